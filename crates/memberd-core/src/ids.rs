@@ -1,0 +1,106 @@
+//! Identifiers carry their type as a prefix (`mem_…`, `pln_…`), so that one can never be
+//! passed where another is expected, on the wire or in the code.
+
+use std::fmt;
+
+use rand::Rng;
+
+const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+const RANDOM_LEN: usize = 24;
+
+fn random_suffix() -> String {
+    let mut rng = rand::thread_rng();
+    (0..RANDOM_LEN)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = concat!($prefix, "_");
+
+            /// A new random identifier.
+            pub fn generate() -> Self {
+                $name(format!("{}{}", Self::PREFIX, random_suffix()))
+            }
+
+            /// Accepts `prefix_` followed by 1 to 64 ASCII letters, digits or `_`.
+            pub fn parse(s: &str) -> Option<Self> {
+                let rest = s.strip_prefix(Self::PREFIX)?;
+                let ok = !rest.is_empty()
+                    && rest.len() <= 64
+                    && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                ok.then(|| $name(s.to_owned()))
+            }
+
+            /// Wraps a value read back from the store, which only ever holds parsed ids.
+            pub fn from_trusted(s: String) -> Self {
+                $name(s)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+typed_id!(/// An app: one tenant.
+    AppId, "app");
+typed_id!(/// A secret API key (the id, never the secret).
+    KeyId, "key");
+typed_id!(/// A member of an app.
+    MemberId, "mem");
+typed_id!(/// A plan.
+    PlanId, "pln");
+typed_id!(/// A price of a plan.
+    PriceId, "prc");
+typed_id!(/// A plan connection: a member's hold on a plan.
+    ConnectionId, "con");
+typed_id!(/// An event in the event log.
+    EventId, "evt");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back_and_keep_their_prefix() {
+        let id = MemberId::generate();
+        assert!(id.as_str().starts_with("mem_"));
+        assert_eq!(MemberId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(PlanId::parse(id.as_str()), None);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in [
+            "",
+            "mem_",
+            "mem",
+            "mem_a b",
+            "mem_é",
+            "pln_abc",
+            &format!("mem_{}", "a".repeat(65)),
+        ] {
+            assert_eq!(MemberId::parse(bad), None, "{bad:?}");
+        }
+    }
+}

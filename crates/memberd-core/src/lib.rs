@@ -1,0 +1,31 @@
+//! memberd's domain core: the types, the rules and the events of a membership server.
+//!
+//! Nothing here performs I/O. Inputs are parsed into types that are valid once they exist
+//! (`Email::parse`, `MetaData::parse`, …), every change is a function from the old state and the
+//! current time to the new state and the events it emits, and the store persists both in one
+//! transaction. Time is always passed in, so that tests and test clocks control it.
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod connection;
+pub mod email;
+pub mod error;
+pub mod event;
+pub mod fields;
+pub mod ids;
+pub mod member;
+pub mod plan;
+pub mod tenancy;
+pub mod timestamp;
+
+pub use access::{AccessDecision, AccessQuery, AccessReason, Grant};
+pub use connection::{ConnectionCommand, ConnectionStatus, ConnectionType, PlanConnection};
+pub use email::Email;
+pub use error::DomainError;
+pub use event::{Event, EventKind, NewEvent};
+pub use fields::{CustomFields, MetaData};
+pub use ids::{AppId, ConnectionId, EventId, KeyId, MemberId, PlanId, PriceId};
+pub use member::{Member, MemberPatch, NewMember};
+pub use plan::{Interval, Plan, PlanPatch, PlanStatus, PlanType, Price};
+pub use tenancy::{Environment, Scope};
+pub use timestamp::Timestamp;

@@ -1,0 +1,376 @@
+use serde::Serialize;
+
+use crate::fields::check_text;
+use crate::{DomainError, PlanId, PriceId, Timestamp};
+
+/// Generates `as_str` / `parse` for a fieldless enum with SCREAMING_SNAKE_CASE wire names.
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum $name {
+            $(#[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+
+            /// Case-insensitive, so that `active` and `ACTIVE` both work in query strings.
+            pub fn parse(s: &str) -> Option<Self> {
+                $(if s.eq_ignore_ascii_case($wire) { return Some($name::$variant); })+
+                None
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;
+
+wire_enum!(
+    /// Whether a plan costs money.
+    PlanType { Free => "FREE", Paid => "PAID" });
+wire_enum!(
+    /// Archived plans keep their members but take no new ones.
+    PlanStatus { Active => "ACTIVE", Archived => "ARCHIVED" });
+wire_enum!(
+    /// How often a price is charged; ONETIME is charged once.
+    Interval { Day => "DAY", Week => "WEEK", Month => "MONTH", Year => "YEAR", Onetime => "ONETIME" });
+
+pub const PLAN_NAME_MAX: usize = 200;
+pub const PLAN_DESCRIPTION_MAX: usize = 2_000;
+pub const MAX_PERMISSIONS: usize = 100;
+pub const PERMISSION_MAX_LEN: usize = 100;
+pub const MAX_PRICES: usize = 20;
+pub const MAX_TRIAL_DAYS: u32 = 730;
+pub const MAX_INTERVAL_COUNT: u32 = 365;
+/// 1,000,000.00 in a two-decimal currency: large enough for any membership, small enough that
+/// no sum of them overflows.
+pub const MAX_AMOUNT: i64 = 100_000_000;
+
+/// A price of a paid plan. Amounts are in the currency's minor unit (cents).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Price {
+    pub id: PriceId,
+    pub amount: i64,
+    pub currency: String,
+    pub interval: Interval,
+    pub interval_count: u32,
+    pub trial_days: u32,
+}
+
+/// A price as a client asks for it, before validation.
+#[derive(Debug, Clone)]
+pub struct PriceDraft {
+    pub amount: i64,
+    pub currency: String,
+    pub interval: Interval,
+    pub interval_count: Option<u32>,
+    pub trial_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    pub description: Option<String>,
+    pub plan_type: PlanType,
+    pub status: PlanStatus,
+    pub permissions: Vec<String>,
+    pub prices: Vec<Price>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A plan as a client asks for it, before validation.
+#[derive(Debug, Clone)]
+pub struct PlanDraft {
+    pub name: String,
+    pub description: Option<String>,
+    pub plan_type: PlanType,
+    pub permissions: Vec<String>,
+    pub prices: Vec<PriceDraft>,
+}
+
+/// A change to a plan. Prices are immutable once created (members hold them); a new price
+/// means a new plan, as with Stripe's prices.
+#[derive(Debug, Clone, Default)]
+pub struct PlanPatch {
+    pub name: Option<String>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    pub permissions: Option<Vec<String>>,
+}
+
+fn parse_name(name: &str) -> Result<String, DomainError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DomainError::invalid(
+            "name",
+            "required",
+            "name must not be empty",
+        ));
+    }
+    check_text("name", name, PLAN_NAME_MAX)?;
+    Ok(name.to_owned())
+}
+
+fn parse_description(description: Option<String>) -> Result<Option<String>, DomainError> {
+    match description {
+        Some(d) if !d.trim().is_empty() => {
+            if d.chars().count() > PLAN_DESCRIPTION_MAX {
+                return Err(DomainError::invalid(
+                    "description",
+                    "too_long",
+                    format!("description must be at most {PLAN_DESCRIPTION_MAX} characters"),
+                ));
+            }
+            Ok(Some(d))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Permissions are short names such as `view:premium`; duplicates are dropped, order kept.
+pub fn parse_permissions(permissions: Vec<String>) -> Result<Vec<String>, DomainError> {
+    if permissions.len() > MAX_PERMISSIONS {
+        return Err(DomainError::invalid(
+            "permissions",
+            "too_many",
+            format!("at most {MAX_PERMISSIONS} permissions"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(permissions.len());
+    for (i, p) in permissions.into_iter().enumerate() {
+        let valid = !p.is_empty()
+            && p.len() <= PERMISSION_MAX_LEN
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-:./*".contains(&b));
+        if !valid {
+            return Err(DomainError::invalid(
+                format!("permissions[{i}]"),
+                "invalid_permission",
+                format!("a permission is 1 to {PERMISSION_MAX_LEN} characters of letters, digits and _-:./*"),
+            ));
+        }
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_price(i: usize, draft: PriceDraft) -> Result<Price, DomainError> {
+    let field = |name: &str| format!("prices[{i}].{name}");
+    if draft.amount <= 0 || draft.amount > MAX_AMOUNT {
+        return Err(DomainError::invalid(
+            field("amount"),
+            "invalid_amount",
+            format!("amount is in minor units (cents) and must be between 1 and {MAX_AMOUNT}"),
+        ));
+    }
+    let currency = draft.currency.trim().to_ascii_uppercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(DomainError::invalid(
+            field("currency"),
+            "invalid_currency",
+            "currency must be a three-letter ISO 4217 code such as USD",
+        ));
+    }
+    let interval_count = draft.interval_count.unwrap_or(1);
+    if interval_count == 0 || interval_count > MAX_INTERVAL_COUNT {
+        return Err(DomainError::invalid(
+            field("intervalCount"),
+            "invalid_interval_count",
+            format!("intervalCount must be between 1 and {MAX_INTERVAL_COUNT}"),
+        ));
+    }
+    if draft.interval == Interval::Onetime && interval_count != 1 {
+        return Err(DomainError::invalid(
+            field("intervalCount"),
+            "invalid_interval_count",
+            "a ONETIME price has an intervalCount of 1",
+        ));
+    }
+    let trial_days = draft.trial_days.unwrap_or(0);
+    if trial_days > MAX_TRIAL_DAYS {
+        return Err(DomainError::invalid(
+            field("trialDays"),
+            "invalid_trial_days",
+            format!("trialDays must be at most {MAX_TRIAL_DAYS}"),
+        ));
+    }
+    if draft.interval == Interval::Onetime && trial_days > 0 {
+        return Err(DomainError::invalid(
+            field("trialDays"),
+            "invalid_trial_days",
+            "a ONETIME price has no trial",
+        ));
+    }
+    Ok(Price {
+        id: PriceId::generate(),
+        amount: draft.amount,
+        currency,
+        interval: draft.interval,
+        interval_count,
+        trial_days,
+    })
+}
+
+impl Plan {
+    pub fn create(draft: PlanDraft, now: Timestamp) -> Result<Plan, DomainError> {
+        let name = parse_name(&draft.name)?;
+        let description = parse_description(draft.description)?;
+        let permissions = parse_permissions(draft.permissions)?;
+        match draft.plan_type {
+            PlanType::Free if !draft.prices.is_empty() => {
+                return Err(DomainError::invalid(
+                    "prices",
+                    "free_plan_prices",
+                    "a FREE plan has no prices",
+                ))
+            }
+            PlanType::Paid if draft.prices.is_empty() => {
+                return Err(DomainError::invalid(
+                    "prices",
+                    "paid_plan_needs_price",
+                    "a PAID plan needs at least one price",
+                ))
+            }
+            _ => {}
+        }
+        if draft.prices.len() > MAX_PRICES {
+            return Err(DomainError::invalid(
+                "prices",
+                "too_many",
+                format!("a plan has at most {MAX_PRICES} prices"),
+            ));
+        }
+        let prices = draft
+            .prices
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| parse_price(i, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Plan {
+            id: PlanId::generate(),
+            name,
+            description,
+            plan_type: draft.plan_type,
+            status: PlanStatus::Active,
+            permissions,
+            prices,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Applies a patch; `None` when nothing changed.
+    pub fn patch(&self, patch: PlanPatch, now: Timestamp) -> Result<Option<Plan>, DomainError> {
+        let mut next = self.clone();
+        if let Some(name) = patch.name {
+            next.name = parse_name(&name)?;
+        }
+        if let Some(description) = patch.description {
+            next.description = parse_description(description)?;
+        }
+        if let Some(permissions) = patch.permissions {
+            next.permissions = parse_permissions(permissions)?;
+        }
+        if next == *self {
+            return Ok(None);
+        }
+        next.updated_at = now;
+        Ok(Some(next))
+    }
+
+    /// Archiving twice is harmless: `None` when the plan already was archived.
+    pub fn archive(&self, now: Timestamp) -> Option<Plan> {
+        (self.status != PlanStatus::Archived).then(|| Plan {
+            status: PlanStatus::Archived,
+            updated_at: now,
+            ..self.clone()
+        })
+    }
+
+    pub fn price(&self, id: &PriceId) -> Option<&Price> {
+        self.prices.iter().find(|p| &p.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::parse("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    fn paid(prices: Vec<PriceDraft>) -> PlanDraft {
+        PlanDraft {
+            name: "Gold".into(),
+            description: None,
+            plan_type: PlanType::Paid,
+            permissions: vec!["view:gold".into(), "view:gold".into()],
+            prices,
+        }
+    }
+
+    fn monthly(amount: i64) -> PriceDraft {
+        PriceDraft {
+            amount,
+            currency: "usd".into(),
+            interval: Interval::Month,
+            interval_count: None,
+            trial_days: None,
+        }
+    }
+
+    #[test]
+    fn creates_a_paid_plan_with_normalised_fields() {
+        let plan = Plan::create(paid(vec![monthly(999)]), now()).unwrap();
+        assert_eq!(plan.permissions, vec!["view:gold"]);
+        assert_eq!(plan.prices[0].currency, "USD");
+        assert_eq!(plan.prices[0].interval_count, 1);
+        assert_eq!(plan.status, PlanStatus::Active);
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let err = Plan::create(paid(vec![monthly(999), monthly(0)]), now()).unwrap_err();
+        assert!(
+            matches!(err, DomainError::Invalid { ref field, .. } if field == "prices[1].amount")
+        );
+        assert!(Plan::create(paid(vec![]), now()).is_err());
+        let mut free = paid(vec![monthly(1)]);
+        free.plan_type = PlanType::Free;
+        assert!(Plan::create(free, now()).is_err());
+    }
+
+    #[test]
+    fn patch_reports_no_change() {
+        let plan = Plan::create(paid(vec![monthly(999)]), now()).unwrap();
+        assert_eq!(
+            plan.patch(
+                PlanPatch {
+                    name: Some(" Gold ".into()),
+                    ..Default::default()
+                },
+                now()
+            )
+            .unwrap(),
+            None
+        );
+        assert!(plan.archive(now()).unwrap().archive(now()).is_none());
+    }
+}
