@@ -1,1 +1,30 @@
+//! memberd's persistence: one `Store` over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver: the schema keeps to types both
+//! share (integers, text; timestamps as microseconds, JSON as text), so one implementation and
+//! one test suite cover both, and they cannot drift apart. Each backend has its own migrations
+//! folder, kept in step. Every change is written together with its events in one transaction:
+//! the event log is the outbox.
 #![forbid(unsafe_code)]
+
+mod apps;
+mod connections;
+mod error;
+mod events;
+mod idempotency;
+mod members;
+mod page;
+mod plans;
+mod pool;
+mod rows;
+
+pub use apps::{ApiKey, App, KeyOwner};
+pub use connections::{ConnectionRequest, ConnectionView};
+pub use error::StoreError;
+pub use idempotency::IdempotencyState;
+pub use members::{MemberFilter, MemberView};
+pub use page::{Cursor, Order, Page, PageRequest};
+pub use plans::PlanFilter;
+pub use pool::{Backend, Store};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

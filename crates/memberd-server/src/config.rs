@@ -1,0 +1,30 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The server's settings, validated once at start-up. The CLI fills it from flags and
+/// `MEMBERD_*` environment variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where `memberd serve` listens.
+    pub listen: SocketAddr,
+    /// Requests per second each API key may make; 0 turns rate limiting off.
+    pub rate_limit_per_second: u32,
+    /// How many requests a key may make at once above the steady rate.
+    pub rate_limit_burst: u32,
+    /// The largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// How long a request may take before it is answered with 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rate_limit_per_second: 100,
+            rate_limit_burst: 200,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}

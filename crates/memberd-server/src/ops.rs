@@ -1,0 +1,102 @@
+//! What an operator does outside the API: create apps and keys. Used by the CLI and by
+//! `memberd serve` on an empty database.
+
+use memberd_core::{AppId, Environment, KeyId, Timestamp};
+use memberd_store::{ApiKey, App, Store, StoreError};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+/// A key just created: the only moment its secret exists outside the holder's hands.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+const SECRET_RANDOM_CHARS: usize = 40;
+const HINT_RANDOM_CHARS: usize = 4;
+
+/// The hash under which a secret key is stored and looked up. Keys are 40 random
+/// alphanumerics (over 230 bits), so a fast hash is enough: there is nothing to brute-force.
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The environment a secret claims by its prefix. Memberstack's own live keys are `sk_…`
+/// without `live`; memberd issues `sk_live_…` and reads the environment from the stored key,
+/// so this is only for messages.
+pub fn secret_environment(secret: &str) -> Option<Environment> {
+    if secret.starts_with(Environment::Sandbox.key_prefix()) {
+        Some(Environment::Sandbox)
+    } else if secret.starts_with(Environment::Live.key_prefix()) {
+        Some(Environment::Live)
+    } else {
+        None
+    }
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc())
+}
+
+/// Creates a key for one environment of an app and returns its secret, once.
+pub async fn create_key(
+    store: &Store,
+    app_id: &AppId,
+    env: Environment,
+    name: &str,
+) -> Result<NewKey, StoreError> {
+    if store.get_app(app_id).await?.is_none() {
+        return Err(StoreError::not_found("app", app_id));
+    }
+    let random: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(SECRET_RANDOM_CHARS)
+        .map(char::from)
+        .collect();
+    let secret = format!("{}{random}", env.key_prefix());
+    let hint = format!("{}{}…", env.key_prefix(), &random[..HINT_RANDOM_CHARS]);
+    let key = ApiKey {
+        id: KeyId::generate(),
+        app_id: app_id.clone(),
+        env,
+        name: name.to_owned(),
+        hint,
+        created_at: now(),
+        revoked_at: None,
+    };
+    store.insert_key(&key, &hash_secret(&secret)).await?;
+    Ok(NewKey { key, secret })
+}
+
+/// Creates an app with one sandbox and one live key.
+pub async fn create_app(
+    store: &Store,
+    name: &str,
+    shop_domain: Option<String>,
+) -> Result<(App, Vec<NewKey>), StoreError> {
+    let app = App {
+        id: AppId::generate(),
+        name: name.to_owned(),
+        shop_domain,
+        api_access: true,
+        created_at: now(),
+    };
+    store.create_app(&app).await?;
+    let mut keys = Vec::with_capacity(2);
+    for env in Environment::ALL {
+        keys.push(create_key(store, &app.id, env, "default").await?);
+    }
+    Ok((app, keys))
+}
+
+/// On an empty database, creates the default app and returns it with its keys; `None` when
+/// apps already exist.
+pub async fn bootstrap(store: &Store) -> Result<Option<(App, Vec<NewKey>)>, StoreError> {
+    if store.count_apps().await? > 0 {
+        return Ok(None);
+    }
+    create_app(store, "Default app", None).await.map(Some)
+}

@@ -1,0 +1,1 @@
+//! Reading rows back into domain types.
