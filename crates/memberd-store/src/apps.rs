@@ -2,6 +2,9 @@
 
 use memberd_core::{AppId, Environment, KeyId, Scope, Timestamp};
 
+use sqlx::any::AnyRow;
+
+use crate::rows::{env, flag, int, opt_text, opt_ts, text, ts, unique_violation};
 use crate::{Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,40 +38,129 @@ pub struct KeyOwner {
     pub scope: Scope,
 }
 
+fn app_from_row(row: &AnyRow) -> Result<App> {
+    Ok(App {
+        id: AppId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        shop_domain: opt_text(row, "shop_domain")?,
+        api_access: flag(row, "api_access")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: KeyId::from_trusted(text(row, "id")?),
+        app_id: AppId::from_trusted(text(row, "app_id")?),
+        env: env(row, "env")?,
+        name: text(row, "name")?,
+        hint: text(row, "hint")?,
+        created_at: ts(row, "created_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+    })
+}
+
+const APP_COLUMNS: &str = "id, name, shop_domain, api_access, created_at";
+const KEY_COLUMNS: &str = "id, app_id, env, name, hint, created_at, revoked_at";
+
 impl Store {
+    /// `Duplicate { field: "shop" }` when another app serves the same shop.
     pub async fn create_app(&self, app: &App) -> Result<()> {
-        todo!()
+        sqlx::query(
+            "INSERT INTO apps (id, name, shop_domain, api_access, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(app.id.as_str())
+        .bind(&app.name)
+        .bind(app.shop_domain.as_deref())
+        .bind(i64::from(app.api_access))
+        .bind(app.created_at.as_micros())
+        .execute(&self.write)
+        .await
+        .map_err(|e| unique_violation(e, &[("shop_domain", "shop")]))?;
+        Ok(())
     }
 
     pub async fn list_apps(&self) -> Result<Vec<App>> {
-        todo!()
+        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY seq"))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(app_from_row).collect()
     }
 
     pub async fn get_app(&self, id: &AppId) -> Result<Option<App>> {
-        todo!()
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(app_from_row).transpose()
     }
 
     pub async fn count_apps(&self) -> Result<i64> {
-        todo!()
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM apps")
+            .fetch_one(&self.read)
+            .await?;
+        int(&row, "n")
     }
 
     /// Stores a new key. `key_hash` is the SHA-256 of the secret, hex-encoded.
     pub async fn insert_key(&self, key: &ApiKey, key_hash: &str) -> Result<()> {
-        todo!()
+        sqlx::query(
+            "INSERT INTO api_keys (id, app_id, env, name, key_hash, hint, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(key.id.as_str())
+        .bind(key.app_id.as_str())
+        .bind(key.env.as_str())
+        .bind(&key.name)
+        .bind(key_hash)
+        .bind(&key.hint)
+        .bind(key.created_at.as_micros())
+        .bind(key.revoked_at.map(|t| t.as_micros()))
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 
-    /// Keys of one app, or of every app; newest last.
+    /// Keys of one app, or of every app; oldest first.
     pub async fn list_keys(&self, app_id: Option<&AppId>) -> Result<Vec<ApiKey>> {
-        todo!()
+        let rows = match app_id {
+            Some(app_id) => {
+                sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE app_id = $1 ORDER BY seq"))
+                    .bind(app_id.as_str())
+                    .fetch_all(&self.read)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"))
+                    .fetch_all(&self.read)
+                    .await?
+            }
+        };
+        rows.iter().map(key_from_row).collect()
     }
 
     /// Revokes a key; `false` when no such key was live.
     pub async fn revoke_key(&self, id: &KeyId, now: Timestamp) -> Result<bool> {
-        todo!()
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now.as_micros())
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// The owner of the live (not revoked) key with this hash.
     pub async fn key_owner(&self, key_hash: &str) -> Result<Option<KeyOwner>> {
-        todo!()
+        let row = sqlx::query("SELECT id, app_id, env FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+            .bind(key_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|row| {
+            Ok(KeyOwner {
+                key_id: KeyId::from_trusted(text(&row, "id")?),
+                scope: Scope::new(AppId::from_trusted(text(&row, "app_id")?), env(&row, "env")?),
+            })
+        })
+        .transpose()
     }
 }

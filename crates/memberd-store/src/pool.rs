@@ -143,3 +143,12 @@ impl Store {
         self.write.close().await;
     }
 }
+
+impl Store {
+    /// Runs one statement outside any transaction, for set-up such as `CREATE DATABASE`
+    /// in tests and tools.
+    pub async fn execute_admin(&self, sql: &str) -> Result<()> {
+        sqlx::query(sql).execute(&self.write).await?;
+        Ok(())
+    }
+}
