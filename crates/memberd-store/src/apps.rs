@@ -125,10 +125,12 @@ impl Store {
     pub async fn list_keys(&self, app_id: Option<&AppId>) -> Result<Vec<ApiKey>> {
         let rows = match app_id {
             Some(app_id) => {
-                sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE app_id = $1 ORDER BY seq"))
-                    .bind(app_id.as_str())
-                    .fetch_all(&self.read)
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE app_id = $1 ORDER BY seq"
+                ))
+                .bind(app_id.as_str())
+                .fetch_all(&self.read)
+                .await?
             }
             None => {
                 sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"))
@@ -141,24 +143,30 @@ impl Store {
 
     /// Revokes a key; `false` when no such key was live.
     pub async fn revoke_key(&self, id: &KeyId, now: Timestamp) -> Result<bool> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now.as_micros())
-            .bind(id.as_str())
-            .execute(&self.write)
-            .await?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now.as_micros())
+                .bind(id.as_str())
+                .execute(&self.write)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// The owner of the live (not revoked) key with this hash.
     pub async fn key_owner(&self, key_hash: &str) -> Result<Option<KeyOwner>> {
-        let row = sqlx::query("SELECT id, app_id, env FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-            .bind(key_hash)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, app_id, env FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|row| {
             Ok(KeyOwner {
                 key_id: KeyId::from_trusted(text(&row, "id")?),
-                scope: Scope::new(AppId::from_trusted(text(&row, "app_id")?), env(&row, "env")?),
+                scope: Scope::new(
+                    AppId::from_trusted(text(&row, "app_id")?),
+                    env(&row, "env")?,
+                ),
             })
         })
         .transpose()

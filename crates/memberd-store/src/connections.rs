@@ -1,7 +1,17 @@
 use memberd_core::access::Grant;
-use memberd_core::{ConnectionId, MemberId, PlanConnection, PlanId, PriceId, Scope, Timestamp};
+use memberd_core::{
+    ConnectionCommand, ConnectionId, ConnectionStatus, ConnectionType, Interval, MemberId,
+    PlanConnection, PlanId, PriceId, Scope, Timestamp,
+};
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
-use crate::{Result, Store};
+use crate::plans::load_plan;
+use crate::rows::{
+    flag, int, opt_micros, opt_text, opt_ts, parsed, string_list, text, ts, unique_violation,
+};
+use crate::sql::Sql;
+use crate::{events, Result, Store, StoreError};
 
 /// A plan connection with the facts of its plan that faces render beside it.
 #[derive(Debug, Clone)]
@@ -28,6 +38,205 @@ pub enum ConnectionRequest {
     },
 }
 
+const VIEW_SELECT: &str = "SELECT c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, c.status, \
+    c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
+    c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
+    c.paused_at, c.resume_at, c.end_date, c.created_at, c.updated_at, \
+    p.name AS plan_name, p.permissions AS plan_permissions \
+    FROM plan_connections c JOIN plans p ON p.id = c.plan_id";
+
+fn connection_from_row(row: &AnyRow) -> Result<PlanConnection> {
+    let interval = opt_text(row, "billing_interval")?
+        .map(|s| Interval::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("interval {s:?}"))))
+        .transpose()?;
+    Ok(PlanConnection {
+        id: ConnectionId::from_trusted(text(row, "id")?),
+        member_id: MemberId::from_trusted(text(row, "member_id")?),
+        plan_id: PlanId::from_trusted(text(row, "plan_id")?),
+        price_id: opt_text(row, "price_id")?.map(PriceId::from_trusted),
+        connection_type: parsed(row, "connection_type", ConnectionType::parse)?,
+        status: parsed(row, "status", ConnectionStatus::parse)?,
+        amount: int(row, "amount")?,
+        currency: opt_text(row, "currency")?,
+        interval,
+        interval_count: u32::try_from(int(row, "interval_count")?)
+            .map_err(|e| StoreError::Corrupt(format!("interval_count: {e}")))?,
+        start_date: ts(row, "start_date")?,
+        current_period_start: opt_ts(row, "current_period_start")?,
+        current_period_end: opt_ts(row, "current_period_end")?,
+        trial_end: opt_ts(row, "trial_end")?,
+        cancel_at_period_end: flag(row, "cancel_at_period_end")?,
+        canceled_at: opt_ts(row, "canceled_at")?,
+        cancel_reason: opt_text(row, "cancel_reason")?,
+        paused_at: opt_ts(row, "paused_at")?,
+        resume_at: opt_ts(row, "resume_at")?,
+        end_date: opt_ts(row, "end_date")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+fn view_from_row(row: &AnyRow) -> Result<ConnectionView> {
+    Ok(ConnectionView {
+        connection: connection_from_row(row)?,
+        plan_name: text(row, "plan_name")?,
+        plan_permissions: string_list(row, "plan_permissions")?,
+    })
+}
+
+/// The connections of the given members, oldest first.
+pub(crate) async fn load_views(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    member_ids: &[&MemberId],
+) -> Result<Vec<ConnectionView>> {
+    if member_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(VIEW_SELECT);
+    sql.push(" WHERE c.app_id = ").text(scope.app_id.as_str());
+    sql.push(" AND c.env = ").text(scope.env.as_str());
+    sql.push(" AND c.member_id IN (");
+    for (i, id) in member_ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(id.as_str());
+    }
+    sql.push(") ORDER BY c.seq");
+    let rows = sql.query().fetch_all(&mut *conn).await?;
+    rows.iter().map(view_from_row).collect()
+}
+
+async fn load_view(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: &ConnectionId,
+) -> Result<Option<ConnectionView>> {
+    let row = sqlx::query(&format!(
+        "{VIEW_SELECT} WHERE c.app_id = $1 AND c.env = $2 AND c.id = $3"
+    ))
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(view_from_row).transpose()
+}
+
+/// Locks a member's row for the rest of the transaction on PostgreSQL, so that two changes to
+/// one member's connections (two connects of the same plan, say) run one after the other.
+/// SQLite has a single writer already. Returns whether the member exists.
+pub(crate) async fn lock_member(
+    conn: &mut AnyConnection,
+    store: &Store,
+    scope: &Scope,
+    id: &MemberId,
+) -> Result<bool> {
+    let lock = match store.backend {
+        crate::Backend::Postgres => " FOR UPDATE",
+        crate::Backend::Sqlite => "",
+    };
+    let row = sqlx::query(&format!(
+        "SELECT id FROM members WHERE app_id = $1 AND env = $2 AND id = $3{lock}"
+    ))
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+async fn insert(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO plan_connections (id, app_id, env, member_id, plan_id, price_id, connection_type, status, \
+         amount, currency, billing_interval, interval_count, start_date, current_period_start, current_period_end, \
+         trial_end, cancel_at_period_end, canceled_at, cancel_reason, paused_at, resume_at, end_date, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+    )
+    .bind(c.id.as_str())
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(c.member_id.as_str())
+    .bind(c.plan_id.as_str())
+    .bind(c.price_id.as_ref().map(|p| p.as_str()))
+    .bind(c.connection_type.as_str())
+    .bind(c.status.as_str())
+    .bind(c.amount)
+    .bind(c.currency.as_deref())
+    .bind(c.interval.map(|i| i.as_str()))
+    .bind(i64::from(c.interval_count))
+    .bind(c.start_date.as_micros())
+    .bind(opt_micros(c.current_period_start))
+    .bind(opt_micros(c.current_period_end))
+    .bind(opt_micros(c.trial_end))
+    .bind(i64::from(c.cancel_at_period_end))
+    .bind(opt_micros(c.canceled_at))
+    .bind(c.cancel_reason.as_deref())
+    .bind(opt_micros(c.paused_at))
+    .bind(opt_micros(c.resume_at))
+    .bind(opt_micros(c.end_date))
+    .bind(c.created_at.as_micros())
+    .bind(c.updated_at.as_micros())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| unique_violation(e, &[("id", "id")]))?;
+    Ok(())
+}
+
+async fn update(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> Result<()> {
+    sqlx::query(
+        "UPDATE plan_connections SET plan_id = $1, price_id = $2, connection_type = $3, status = $4, amount = $5, \
+         currency = $6, billing_interval = $7, interval_count = $8, current_period_start = $9, current_period_end = $10, \
+         trial_end = $11, cancel_at_period_end = $12, canceled_at = $13, cancel_reason = $14, paused_at = $15, \
+         resume_at = $16, end_date = $17, updated_at = $18 \
+         WHERE app_id = $19 AND env = $20 AND id = $21",
+    )
+    .bind(c.plan_id.as_str())
+    .bind(c.price_id.as_ref().map(|p| p.as_str()))
+    .bind(c.connection_type.as_str())
+    .bind(c.status.as_str())
+    .bind(c.amount)
+    .bind(c.currency.as_deref())
+    .bind(c.interval.map(|i| i.as_str()))
+    .bind(i64::from(c.interval_count))
+    .bind(opt_micros(c.current_period_start))
+    .bind(opt_micros(c.current_period_end))
+    .bind(opt_micros(c.trial_end))
+    .bind(i64::from(c.cancel_at_period_end))
+    .bind(opt_micros(c.canceled_at))
+    .bind(c.cancel_reason.as_deref())
+    .bind(opt_micros(c.paused_at))
+    .bind(opt_micros(c.resume_at))
+    .bind(opt_micros(c.end_date))
+    .bind(c.updated_at.as_micros())
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(c.id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A member's change also moves the member's `updatedAt`, so that `updatedSince` finds members
+/// whose plans changed.
+async fn touch_member(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: &MemberId,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query("UPDATE members SET updated_at = $1 WHERE app_id = $2 AND env = $3 AND id = $4")
+        .bind(now.as_micros())
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Connects a member to a plan, with its `member.plan.created` event. `NotFound` for an
     /// unknown member or plan; the domain's refusals as `Domain`.
@@ -39,7 +248,29 @@ impl Store {
         price_id: Option<&PriceId>,
         now: Timestamp,
     ) -> Result<ConnectionView> {
-        todo!()
+        let mut tx = self.write.begin().await?;
+        if !lock_member(&mut tx, self, scope, member_id).await? {
+            return Err(StoreError::not_found("member", member_id));
+        }
+        let plan = load_plan(&mut tx, scope, plan_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("plan", plan_id))?;
+        let existing: Vec<PlanConnection> = load_views(&mut tx, scope, &[member_id])
+            .await?
+            .into_iter()
+            .map(|v| v.connection)
+            .collect();
+        let (connection, event) =
+            PlanConnection::connect(member_id, &plan, price_id, &existing, now)?;
+        insert(&mut tx, scope, &connection).await?;
+        touch_member(&mut tx, scope, member_id, now).await?;
+        events::record(&mut tx, self.backend, scope, &[event], now).await?;
+        tx.commit().await?;
+        Ok(ConnectionView {
+            connection,
+            plan_name: plan.name,
+            plan_permissions: plan.permissions,
+        })
     }
 
     /// A member's connections, oldest first; `NotFound` for an unknown member.
@@ -48,7 +279,19 @@ impl Store {
         scope: &Scope,
         member_id: &MemberId,
     ) -> Result<Vec<ConnectionView>> {
-        todo!()
+        let mut conn = self.read.acquire().await?;
+        let exists =
+            sqlx::query("SELECT id FROM members WHERE app_id = $1 AND env = $2 AND id = $3")
+                .bind(scope.app_id.as_str())
+                .bind(scope.env.as_str())
+                .bind(member_id.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some();
+        if !exists {
+            return Err(StoreError::not_found("member", member_id));
+        }
+        load_views(&mut conn, scope, &[member_id]).await
     }
 
     pub async fn get_connection(
@@ -56,7 +299,8 @@ impl Store {
         scope: &Scope,
         id: &ConnectionId,
     ) -> Result<Option<ConnectionView>> {
-        todo!()
+        let mut conn = self.read.acquire().await?;
+        load_view(&mut conn, scope, id).await
     }
 
     /// Applies a change through the domain's state machine and records its events.
@@ -67,16 +311,93 @@ impl Store {
         request: ConnectionRequest,
         now: Timestamp,
     ) -> Result<ConnectionView> {
-        todo!()
+        let mut tx = self.write.begin().await?;
+        let member_id = {
+            let row = sqlx::query(
+                "SELECT member_id FROM plan_connections WHERE app_id = $1 AND env = $2 AND id = $3",
+            )
+            .bind(scope.app_id.as_str())
+            .bind(scope.env.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found("plan connection", id))?;
+            MemberId::from_trusted(text(&row, "member_id")?)
+        };
+        lock_member(&mut tx, self, scope, &member_id).await?;
+        let views = load_views(&mut tx, scope, &[&member_id]).await?;
+        let (current, others): (Vec<_>, Vec<_>) = views
+            .into_iter()
+            .map(|v| v.connection)
+            .partition(|c| &c.id == id);
+        let current = current
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::not_found("plan connection", id))?;
+        let command = match request {
+            ConnectionRequest::Cancel {
+                reason,
+                at_period_end,
+            } => ConnectionCommand::Cancel {
+                reason,
+                at_period_end,
+            },
+            ConnectionRequest::Pause { resume_at } => ConnectionCommand::Pause { resume_at },
+            ConnectionRequest::Resume => ConnectionCommand::Resume,
+            ConnectionRequest::Replace { plan_id, price_id } => {
+                let plan = load_plan(&mut tx, scope, &plan_id)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("plan", &plan_id))?;
+                ConnectionCommand::Replace { plan, price_id }
+            }
+        };
+        let (next, new_events) = current.apply(command, &others, now)?;
+        update(&mut tx, scope, &next).await?;
+        touch_member(&mut tx, scope, &member_id, now).await?;
+        events::record(&mut tx, self.backend, scope, &new_events, now).await?;
+        let view = load_view(&mut tx, scope, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("plan connection", id))?;
+        tx.commit().await?;
+        Ok(view)
     }
 
-    /// What the access check needs: the member's own permissions and, for each plan
-    /// connection, its status and its plan's permissions. `None` for an unknown member.
+    /// What the access check needs, in one query: the member's own permissions and, for each
+    /// plan connection, its status and its plan's permissions. `None` for an unknown member.
     pub async fn access_grants(
         &self,
         scope: &Scope,
         member_id: &MemberId,
     ) -> Result<Option<(Vec<String>, Vec<Grant>)>> {
-        todo!()
+        let rows = sqlx::query(
+            "SELECT m.permissions AS member_permissions, c.id AS connection_id, c.plan_id, c.status, \
+             p.permissions AS plan_permissions \
+             FROM members m \
+             LEFT JOIN plan_connections c ON c.member_id = m.id \
+             LEFT JOIN plans p ON p.id = c.plan_id \
+             WHERE m.app_id = $1 AND m.env = $2 AND m.id = $3",
+        )
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(member_id.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let member_permissions = string_list(first, "member_permissions")?;
+        let mut grants = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(connection_id) = opt_text(row, "connection_id")? else {
+                continue;
+            };
+            grants.push(Grant {
+                connection_id: ConnectionId::from_trusted(connection_id),
+                plan_id: PlanId::from_trusted(text(row, "plan_id")?),
+                status: parsed(row, "status", ConnectionStatus::parse)?,
+                permissions: string_list(row, "plan_permissions")?,
+            });
+        }
+        Ok(Some((member_permissions, grants)))
     }
 }

@@ -1,12 +1,65 @@
 use memberd_core::event::Event;
-use memberd_core::{EventId, Scope};
+use memberd_core::{EventId, NewEvent, Scope, Timestamp};
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
-use crate::{Cursor, Page, Result, Store};
+use crate::plans::{into_page, page_tail};
+use crate::rows::{int, json_value, text, to_json, ts};
+use crate::sql::Sql;
+use crate::{Backend, Cursor, Order, Page, PageRequest, Result, Store};
+
+/// Appends events to the log inside the caller's transaction.
+///
+/// On PostgreSQL, concurrent transactions could take sequence numbers in one order and commit
+/// in another, and a reader of the feed that had passed number 10 would never see a 9 that
+/// committed after it. A per-scope advisory lock, held until commit, makes numbering order
+/// commit order. SQLite has a single writer, so the order is already right there.
+pub(crate) async fn record(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    scope: &Scope,
+    events: &[NewEvent],
+    now: Timestamp,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("events:{}:{}", scope.app_id, scope.env))
+            .execute(&mut *conn)
+            .await?;
+    }
+    for event in events {
+        sqlx::query(
+            "INSERT INTO events (id, app_id, env, type, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(EventId::generate().as_str())
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(event.kind.as_str())
+        .bind(to_json(&event.data))
+        .bind(now.as_micros())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+const EVENT_COLUMNS: &str = "seq, id, type, data, created_at";
+
+fn event_from_row(row: &AnyRow) -> Result<Event> {
+    Ok(Event {
+        id: EventId::from_trusted(text(row, "id")?),
+        kind: text(row, "type")?,
+        data: json_value(row, "data")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
 
 impl Store {
     /// The event log of a scope in the order the events were recorded: the change feed.
-    /// `types` empty means every type. On PostgreSQL, events are numbered under a per-scope
-    /// lock held to commit, so a reader never sees a later event before an earlier one.
+    /// `types` empty means every type.
     pub async fn list_events(
         &self,
         scope: &Scope,
@@ -14,15 +67,61 @@ impl Store {
         types: &[String],
         limit: u32,
     ) -> Result<Page<Event>> {
-        todo!()
+        let filtered = |sql: &mut Sql| {
+            sql.push(" WHERE app_id = ").text(scope.app_id.as_str());
+            sql.push(" AND env = ").text(scope.env.as_str());
+            if !types.is_empty() {
+                sql.push(" AND type IN (");
+                for (i, t) in types.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.text(t.as_str());
+                }
+                sql.push(")");
+            }
+        };
+        let page = PageRequest {
+            after,
+            limit,
+            order: Order::Asc,
+        };
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM events");
+        filtered(&mut count);
+        let mut list = Sql::new(format!("SELECT {EVENT_COLUMNS} FROM events"));
+        filtered(&mut list);
+        page_tail(&mut list, "seq", page);
+
+        let mut conn = self.read.acquire().await?;
+        let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
+        let rows = list.query().fetch_all(&mut *conn).await?;
+        let items = rows
+            .iter()
+            .map(|row| Ok((int(row, "seq")?, event_from_row(row)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(into_page(items, page, total))
     }
 
     pub async fn get_event(&self, scope: &Scope, id: &EventId) -> Result<Option<Event>> {
-        todo!()
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE app_id = $1 AND env = $2 AND id = $3"
+        ))
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(event_from_row).transpose()
     }
 
     /// The cursor of an event, so that `?after=evt_…` works as well as `?after=<cursor>`.
     pub async fn event_cursor(&self, scope: &Scope, id: &EventId) -> Result<Option<Cursor>> {
-        todo!()
+        let row = sqlx::query("SELECT seq FROM events WHERE app_id = $1 AND env = $2 AND id = $3")
+            .bind(scope.app_id.as_str())
+            .bind(scope.env.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| int(&r, "seq").map(Cursor)).transpose()
     }
 }

@@ -17,6 +17,7 @@ mod page;
 mod plans;
 mod pool;
 mod rows;
+mod sql;
 
 pub use apps::{ApiKey, App, KeyOwner};
 pub use connections::{ConnectionRequest, ConnectionView};

@@ -1,8 +1,18 @@
 use memberd_core::{
-    ConnectionStatus, DomainError, Email, Member, MemberId, NewEvent, PlanId, Scope, Timestamp,
+    ConnectionStatus, CustomFields, DomainError, Email, Member, MemberId, MetaData, NewEvent,
+    PlanId, Scope, Timestamp,
 };
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
-use crate::{ConnectionView, Page, PageRequest, Result, Store};
+use crate::connections::{load_views, lock_member};
+use crate::plans::{into_page, page_tail};
+use crate::rows::{
+    flag, int, json_object, opt_json_value, opt_micros, opt_text, opt_ts, string_list, text,
+    to_json, ts, unique_violation,
+};
+use crate::sql::Sql;
+use crate::{events, ConnectionView, Page, PageRequest, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemberFilter {
@@ -38,6 +48,77 @@ impl MemberView {
     }
 }
 
+const MEMBER_COLUMNS: &str = "seq, id, email, password_hash, verified, custom_fields, meta_data, json, \
+    login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, created_at, updated_at";
+
+/// The unique constraints of `members` and the fields they guard on the wire.
+const UNIQUE_FIELDS: &[(&str, &str)] = &[("external_id", "externalId"), ("email", "email")];
+
+fn member_from_row(row: &AnyRow) -> Result<Member> {
+    Ok(Member {
+        id: MemberId::from_trusted(text(row, "id")?),
+        email: Email::from_trusted(text(row, "email")?),
+        password_hash: opt_text(row, "password_hash")?,
+        verified: flag(row, "verified")?,
+        custom_fields: CustomFields::from_trusted(json_object(row, "custom_fields")?),
+        meta_data: MetaData::from_trusted(json_object(row, "meta_data")?),
+        json: opt_json_value(row, "json")?,
+        login_redirect: opt_text(row, "login_redirect")?,
+        profile_image: opt_text(row, "profile_image")?,
+        stripe_customer_id: opt_text(row, "stripe_customer_id")?,
+        external_id: opt_text(row, "external_id")?,
+        permissions: string_list(row, "permissions")?,
+        last_login: opt_ts(row, "last_login")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+/// Attaches their connections to members, keeping the members' order.
+async fn with_connections(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    members: Vec<Member>,
+) -> Result<Vec<MemberView>> {
+    let ids: Vec<&MemberId> = members.iter().map(|m| &m.id).collect();
+    let mut views = load_views(conn, scope, &ids).await?;
+    Ok(members
+        .into_iter()
+        .map(|member| {
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut views)
+                .into_iter()
+                .partition(|v| v.connection.member_id == member.id);
+            views = rest;
+            MemberView {
+                member,
+                connections: mine,
+            }
+        })
+        .collect())
+}
+
+/// Finds one member by a unique column of the scope.
+async fn find_one(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    column: &str,
+    value: &str,
+) -> Result<Option<MemberView>> {
+    let row = sqlx::query(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM members WHERE app_id = $1 AND env = $2 AND {column} = $3"
+    ))
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(value)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let member = member_from_row(&row)?;
+    Ok(with_connections(conn, scope, vec![member]).await?.pop())
+}
+
 impl Store {
     /// Inserts a member with its `member.created` event. `Duplicate { field: "email" }` or
     /// `"externalId"` when taken in this scope.
@@ -47,11 +128,47 @@ impl Store {
         member: &Member,
         event: &NewEvent,
     ) -> Result<()> {
-        todo!()
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO members (id, app_id, env, email, password_hash, verified, custom_fields, meta_data, json, \
+             login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(member.id.as_str())
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(member.email.as_str())
+        .bind(member.password_hash.as_deref())
+        .bind(i64::from(member.verified))
+        .bind(to_json(&member.custom_fields))
+        .bind(to_json(&member.meta_data))
+        .bind(member.json.as_ref().map(to_json))
+        .bind(member.login_redirect.as_deref())
+        .bind(member.profile_image.as_deref())
+        .bind(member.stripe_customer_id.as_deref())
+        .bind(member.external_id.as_deref())
+        .bind(to_json(&member.permissions))
+        .bind(opt_micros(member.last_login))
+        .bind(member.created_at.as_micros())
+        .bind(member.updated_at.as_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
+        events::record(
+            &mut tx,
+            self.backend,
+            scope,
+            std::slice::from_ref(event),
+            member.created_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn get_member(&self, scope: &Scope, id: &MemberId) -> Result<Option<MemberView>> {
-        todo!()
+        let mut conn = self.read.acquire().await?;
+        find_one(&mut conn, scope, "id", id.as_str()).await
     }
 
     pub async fn get_member_by_email(
@@ -59,7 +176,8 @@ impl Store {
         scope: &Scope,
         email: &Email,
     ) -> Result<Option<MemberView>> {
-        todo!()
+        let mut conn = self.read.acquire().await?;
+        find_one(&mut conn, scope, "email", email.as_str()).await
     }
 
     pub async fn get_member_by_external_id(
@@ -67,7 +185,8 @@ impl Store {
         scope: &Scope,
         external_id: &str,
     ) -> Result<Option<MemberView>> {
-        todo!()
+        let mut conn = self.read.acquire().await?;
+        find_one(&mut conn, scope, "external_id", external_id).await
     }
 
     pub async fn list_members(
@@ -76,7 +195,47 @@ impl Store {
         filter: &MemberFilter,
         page: PageRequest,
     ) -> Result<Page<MemberView>> {
-        todo!()
+        let filtered = |sql: &mut Sql| {
+            sql.push(" WHERE m.app_id = ").text(scope.app_id.as_str());
+            sql.push(" AND m.env = ").text(scope.env.as_str());
+            if let Some(email) = &filter.email {
+                sql.push(" AND m.email = ").text(email.as_str());
+            }
+            if let Some(since) = filter.updated_since {
+                sql.push(" AND m.updated_at >= ").int(since.as_micros());
+            }
+            if filter.plan_id.is_some() || filter.status.is_some() {
+                sql.push(" AND EXISTS (SELECT 1 FROM plan_connections c WHERE c.member_id = m.id");
+                if let Some(plan_id) = &filter.plan_id {
+                    sql.push(" AND c.plan_id = ").text(plan_id.as_str());
+                }
+                if let Some(status) = filter.status {
+                    sql.push(" AND c.status = ").text(status.as_str());
+                }
+                sql.push(")");
+            }
+        };
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM members m");
+        filtered(&mut count);
+        let mut list = Sql::new(format!("SELECT {MEMBER_COLUMNS} FROM members m"));
+        filtered(&mut list);
+        page_tail(&mut list, "m.seq", page);
+
+        let mut conn = self.read.acquire().await?;
+        let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
+        let rows = list.query().fetch_all(&mut *conn).await?;
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut members = Vec::with_capacity(rows.len());
+        for row in &rows {
+            seqs.push(int(row, "seq")?);
+            members.push(member_from_row(row)?);
+        }
+        let views = with_connections(&mut conn, scope, members).await?;
+        Ok(into_page(
+            seqs.into_iter().zip(views).collect(),
+            page,
+            total,
+        ))
     }
 
     /// Loads a member, lets `change` decide the next state and its events (`None`: unchanged),
@@ -90,11 +249,75 @@ impl Store {
     where
         F: FnOnce(&Member) -> Result<Option<(Member, Vec<NewEvent>)>, DomainError> + Send,
     {
-        todo!()
+        let mut tx = self.write.begin().await?;
+        if !lock_member(&mut tx, self, scope, id).await? {
+            return Err(StoreError::not_found("member", id));
+        }
+        let current = find_one(&mut tx, scope, "id", id.as_str())
+            .await?
+            .ok_or_else(|| StoreError::not_found("member", id))?;
+        let Some((next, new_events)) = change(&current.member)? else {
+            return Ok(current);
+        };
+        sqlx::query(
+            "UPDATE members SET email = $1, password_hash = $2, verified = $3, custom_fields = $4, meta_data = $5, \
+             json = $6, login_redirect = $7, profile_image = $8, stripe_customer_id = $9, external_id = $10, \
+             permissions = $11, last_login = $12, updated_at = $13 \
+             WHERE app_id = $14 AND env = $15 AND id = $16",
+        )
+        .bind(next.email.as_str())
+        .bind(next.password_hash.as_deref())
+        .bind(i64::from(next.verified))
+        .bind(to_json(&next.custom_fields))
+        .bind(to_json(&next.meta_data))
+        .bind(next.json.as_ref().map(to_json))
+        .bind(next.login_redirect.as_deref())
+        .bind(next.profile_image.as_deref())
+        .bind(next.stripe_customer_id.as_deref())
+        .bind(next.external_id.as_deref())
+        .bind(to_json(&next.permissions))
+        .bind(opt_micros(next.last_login))
+        .bind(next.updated_at.as_micros())
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
+        events::record(&mut tx, self.backend, scope, &new_events, next.updated_at).await?;
+        tx.commit().await?;
+        Ok(MemberView {
+            member: next,
+            connections: current.connections,
+        })
     }
 
     /// Deletes a member and their plan connections, recording `member.deleted`.
     pub async fn delete_member(&self, scope: &Scope, id: &MemberId, now: Timestamp) -> Result<()> {
-        todo!()
+        let mut tx = self.write.begin().await?;
+        if !lock_member(&mut tx, self, scope, id).await? {
+            return Err(StoreError::not_found("member", id));
+        }
+        for table_filter in [
+            "DELETE FROM plan_connections WHERE app_id = $1 AND env = $2 AND member_id = $3",
+            "DELETE FROM members WHERE app_id = $1 AND env = $2 AND id = $3",
+        ] {
+            sqlx::query(table_filter)
+                .bind(scope.app_id.as_str())
+                .bind(scope.env.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        events::record(
+            &mut tx,
+            self.backend,
+            scope,
+            &[NewEvent::member_deleted(id)],
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

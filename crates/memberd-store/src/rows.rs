@@ -76,10 +76,6 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
-pub(crate) fn micros(t: Timestamp) -> i64 {
-    t.as_micros()
-}
-
 pub(crate) fn opt_micros(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::as_micros)
 }

@@ -2,29 +2,52 @@
 //! The API suite in crates/memberd/tests covers behaviour end to end; these pin what only
 //! the store can see, such as the SQL both backends must accept.
 
-use memberd_core::{AppId, Environment, KeyId, Scope, Timestamp};
-use memberd_store::{ApiKey, App, Store};
+use memberd_core::plan::{PlanDraft, PriceDraft};
+use memberd_core::{
+    AppId, ConnectionStatus, Email, Environment, Interval, KeyId, Member, MemberPatch, NewEvent,
+    NewMember, Plan, PlanStatus, PlanType, Scope, Timestamp,
+};
+use memberd_store::{
+    ApiKey, App, ConnectionRequest, IdempotencyState, MemberFilter, Order, PageRequest, PlanFilter,
+    Store, StoreError,
+};
+use serde_json::json;
 
 async fn sqlite() -> (Store, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("memberd-store-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::connect(&format!("sqlite:{}", dir.join("t.db").display())).await.unwrap();
+    let store = Store::connect(&format!("sqlite:{}", dir.join("t.db").display()))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     (store, dir)
 }
 
-async fn postgres() -> Option<Store> {
+/// A fresh database on the server of MEMBERD_TEST_POSTGRES_URL, dropped by `drop_postgres`.
+async fn postgres() -> Option<(Store, Store, String)> {
     let Ok(url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
         eprintln!("MEMBERD_TEST_POSTGRES_URL is unset: PostgreSQL store tests skipped");
         return None;
     };
     let admin = Store::connect(&url).await.unwrap();
     let name = format!("memberd_store_{}", rand::random::<u32>());
-    admin.execute_admin(&format!("CREATE DATABASE {name}")).await.unwrap();
+    admin
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     let (base, _) = url.rsplit_once('/').unwrap();
     let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
     store.migrate().await.unwrap();
-    Some(store)
+    Some((store, admin, name))
+}
+
+async fn drop_postgres(store: Store, admin: Store, name: String) {
+    store.close().await;
+    admin
+        .execute_admin(&format!("DROP DATABASE {name}"))
+        .await
+        .unwrap();
+    admin.close().await;
 }
 
 fn t(s: &str) -> Timestamp {
@@ -41,7 +64,10 @@ async fn apps_and_keys(store: &Store) {
     };
     store.create_app(&app).await.unwrap();
     assert_eq!(store.get_app(&app.id).await.unwrap(), Some(app.clone()));
-    let twin = App { id: AppId::generate(), ..app.clone() };
+    let twin = App {
+        id: AppId::generate(),
+        ..app.clone()
+    };
     assert!(matches!(
         store.create_app(&twin).await,
         Err(memberd_store::StoreError::Duplicate { field: "shop" })
@@ -57,12 +83,385 @@ async fn apps_and_keys(store: &Store) {
     };
     store.insert_key(&key, "hash-1").await.unwrap();
     let owner = store.key_owner("hash-1").await.unwrap().unwrap();
-    assert_eq!(owner.scope, Scope::new(app.id.clone(), Environment::Sandbox));
-    assert!(store.revoke_key(&key.id, t("2026-01-02T00:00:00Z")).await.unwrap());
-    assert!(!store.revoke_key(&key.id, t("2026-01-03T00:00:00Z")).await.unwrap());
+    assert_eq!(
+        owner.scope,
+        Scope::new(app.id.clone(), Environment::Sandbox)
+    );
+    assert!(store
+        .revoke_key(&key.id, t("2026-01-02T00:00:00Z"))
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke_key(&key.id, t("2026-01-03T00:00:00Z"))
+        .await
+        .unwrap());
     assert_eq!(store.key_owner("hash-1").await.unwrap(), None);
-    assert_eq!(store.list_keys(Some(&app.id)).await.unwrap()[0].revoked_at, Some(t("2026-01-02T00:00:00Z")));
+    assert_eq!(
+        store.list_keys(Some(&app.id)).await.unwrap()[0].revoked_at,
+        Some(t("2026-01-02T00:00:00Z"))
+    );
     assert_eq!(store.count_apps().await.unwrap(), 1);
+}
+
+async fn scope(store: &Store) -> Scope {
+    let app = App {
+        id: AppId::generate(),
+        name: "Test".into(),
+        shop_domain: None,
+        api_access: true,
+        created_at: t("2026-01-01T00:00:00Z"),
+    };
+    store.create_app(&app).await.unwrap();
+    Scope::new(app.id, Environment::Sandbox)
+}
+
+fn paid_plan(trial_days: u32) -> Plan {
+    let draft = PlanDraft {
+        name: "Gold".into(),
+        description: Some("All of it".into()),
+        plan_type: PlanType::Paid,
+        permissions: vec!["gold".into()],
+        prices: vec![PriceDraft {
+            amount: 900,
+            currency: "eur".into(),
+            interval: Interval::Month,
+            interval_count: None,
+            trial_days: Some(trial_days),
+        }],
+    };
+    Plan::create(draft, t("2026-01-01T00:00:00Z")).unwrap()
+}
+
+fn new_member(email: &str, external_id: Option<&str>) -> (Member, NewEvent) {
+    let draft = NewMember {
+        email: email.into(),
+        external_id: external_id.map(Into::into),
+        ..Default::default()
+    };
+    Member::create(draft, t("2026-01-02T00:00:00Z")).unwrap()
+}
+
+fn first_page(limit: u32) -> PageRequest {
+    PageRequest {
+        after: None,
+        limit,
+        order: Order::Asc,
+    }
+}
+
+async fn plans_round_trip_and_page(store: &Store) {
+    let scope = scope(store).await;
+    let plan = paid_plan(0);
+    store.insert_plan(&scope, &plan).await.unwrap();
+    assert_eq!(
+        store.get_plan(&scope, &plan.id).await.unwrap(),
+        Some(plan.clone())
+    );
+    for _ in 0..4 {
+        store.insert_plan(&scope, &paid_plan(3)).await.unwrap();
+    }
+    let page = store
+        .list_plans(&scope, &PlanFilter::default(), first_page(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.items.len(), page.has_more, page.total_count),
+        (3, true, 5)
+    );
+    assert_eq!(page.items[0], plan);
+    let next = PageRequest {
+        after: page.next_cursor,
+        ..first_page(3)
+    };
+    let rest = store
+        .list_plans(&scope, &PlanFilter::default(), next)
+        .await
+        .unwrap();
+    assert_eq!((rest.items.len(), rest.has_more), (2, false));
+    let archived = store
+        .update_plan(&scope, &plan.id, |p| {
+            Ok(p.archive(t("2026-02-01T00:00:00Z")))
+        })
+        .await
+        .unwrap();
+    assert_eq!(archived.status, PlanStatus::Archived);
+    let filter = PlanFilter {
+        status: Some(PlanStatus::Archived),
+    };
+    assert_eq!(
+        store
+            .list_plans(&scope, &filter, first_page(10))
+            .await
+            .unwrap()
+            .total_count,
+        1
+    );
+    let other = Scope::new(scope.app_id.clone(), Environment::Live);
+    assert_eq!(store.get_plan(&other, &plan.id).await.unwrap(), None);
+}
+
+async fn members_keep_unique_fields_and_events(store: &Store) {
+    let scope = scope(store).await;
+    let (ann, created) = new_member("ann@example.com", Some("42"));
+    store.insert_member(&scope, &ann, &created).await.unwrap();
+    let (twin, ev) = new_member("ANN@example.com", None);
+    assert!(matches!(
+        store.insert_member(&scope, &twin, &ev).await,
+        Err(StoreError::Duplicate { field: "email" })
+    ));
+    let (other, ev) = new_member("bob@example.com", Some("42"));
+    assert!(matches!(
+        store.insert_member(&scope, &other, &ev).await,
+        Err(StoreError::Duplicate {
+            field: "externalId"
+        })
+    ));
+    // The same email in the other environment is another member.
+    let live = Scope::new(scope.app_id.clone(), Environment::Live);
+    store.insert_member(&live, &twin, &ev).await.unwrap();
+
+    let by_email = store
+        .get_member_by_email(&scope, &Email::parse("Ann@Example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_email.member, ann);
+    assert_eq!(
+        store
+            .get_member_by_external_id(&scope, "42")
+            .await
+            .unwrap()
+            .unwrap()
+            .member
+            .id,
+        ann.id
+    );
+
+    let later = t("2026-03-01T00:00:00Z");
+    let patch = MemberPatch {
+        meta_data: Some(json!({"tier": "gold"}).as_object().unwrap().clone()),
+        ..Default::default()
+    };
+    let updated = store
+        .update_member(&scope, &ann.id, |m| m.patch(patch, later))
+        .await
+        .unwrap();
+    assert_eq!(updated.member.meta_data.as_map()["tier"], "gold");
+    let (bob, ev) = new_member("bob@example.com", None);
+    store.insert_member(&scope, &bob, &ev).await.unwrap();
+    let rename = MemberPatch {
+        email: Some("bob@example.com".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store
+            .update_member(&scope, &ann.id, |m| m.patch(rename, later))
+            .await,
+        Err(StoreError::Duplicate { field: "email" })
+    ));
+
+    let since = MemberFilter {
+        updated_since: Some(later),
+        ..Default::default()
+    };
+    let page = store
+        .list_members(&scope, &since, first_page(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|v| v.member.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ann.id.clone()]
+    );
+
+    store.delete_member(&scope, &ann.id, later).await.unwrap();
+    assert!(store.get_member(&scope, &ann.id).await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_member(&scope, &ann.id, later).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let log = store.list_events(&scope, None, &[], 100).await.unwrap();
+    let kinds: Vec<&str> = log.items.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "member.created",
+            "member.updated",
+            "member.created",
+            "member.deleted"
+        ]
+    );
+    let after_update = store.event_cursor(&scope, &log.items[1].id).await.unwrap();
+    let only = store
+        .list_events(&scope, after_update, &["member.created".into()], 10)
+        .await
+        .unwrap();
+    assert_eq!(only.items.len(), 1);
+    assert_eq!(only.items[0].data["auth"]["email"], "bob@example.com");
+}
+
+async fn connections_follow_the_state_machine(store: &Store) {
+    let scope = scope(store).await;
+    let plan = paid_plan(14);
+    store.insert_plan(&scope, &plan).await.unwrap();
+    let (ann, ev) = new_member("ann@example.com", None);
+    store.insert_member(&scope, &ann, &ev).await.unwrap();
+    let now = t("2026-01-05T00:00:00Z");
+    let view = store
+        .connect_plan(&scope, &ann.id, &plan.id, None, now)
+        .await
+        .unwrap();
+    assert_eq!(view.connection.status, ConnectionStatus::Trialing);
+    assert_eq!(view.plan_name, "Gold");
+    let again = store
+        .connect_plan(&scope, &ann.id, &plan.id, None, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Domain(ref e) if e.code() == "plan_already_connected"));
+
+    let (perms, grants) = store.access_grants(&scope, &ann.id).await.unwrap().unwrap();
+    assert!(perms.is_empty());
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].permissions, ["gold"]);
+
+    let id = view.connection.id.clone();
+    let paused = store
+        .change_connection(
+            &scope,
+            &id,
+            ConnectionRequest::Pause { resume_at: None },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paused.connection.status, ConnectionStatus::Paused);
+    let err = store
+        .change_connection(
+            &scope,
+            &id,
+            ConnectionRequest::Pause { resume_at: None },
+            now,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Domain(ref e) if e.code() == "already_paused"));
+    store
+        .change_connection(&scope, &id, ConnectionRequest::Resume, now)
+        .await
+        .unwrap();
+    let canceled = store
+        .change_connection(
+            &scope,
+            &id,
+            ConnectionRequest::Cancel {
+                reason: Some("too dear".into()),
+                at_period_end: false,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(canceled.connection.status, ConnectionStatus::Canceled);
+    assert_eq!(
+        store
+            .get_connection(&scope, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .connection,
+        canceled.connection
+    );
+    let member = store.get_member(&scope, &ann.id).await.unwrap().unwrap();
+    assert_eq!(member.connections.len(), 1);
+    assert!(
+        member.permissions().is_empty(),
+        "a canceled plan grants nothing"
+    );
+    assert_eq!(
+        member.member.updated_at, now,
+        "a plan change touches the member"
+    );
+    let filter = MemberFilter {
+        status: Some(ConnectionStatus::Canceled),
+        plan_id: Some(plan.id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_members(&scope, &filter, first_page(5))
+            .await
+            .unwrap()
+            .total_count,
+        1
+    );
+
+    let live = Scope::new(scope.app_id.clone(), Environment::Live);
+    assert!(store.get_connection(&live, &id).await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .change_connection(&live, &id, ConnectionRequest::Resume, now)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.access_grants(&live, &ann.id).await.unwrap().is_none());
+}
+
+async fn idempotency_keys_replay_and_refuse(store: &Store) {
+    let scope = scope(store).await;
+    let now = t("2026-01-01T00:00:00Z");
+    assert_eq!(
+        store
+            .idempotency_begin(&scope, "k1", "fp", now)
+            .await
+            .unwrap(),
+        IdempotencyState::Started
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&scope, "k1", "fp", now)
+            .await
+            .unwrap(),
+        IdempotencyState::InProgress
+    );
+    store
+        .idempotency_finish(&scope, "k1", 201, "{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .idempotency_begin(&scope, "k1", "fp", now)
+            .await
+            .unwrap(),
+        IdempotencyState::Completed {
+            status: 201,
+            body: "{}".into()
+        }
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&scope, "k1", "other", now)
+            .await
+            .unwrap(),
+        IdempotencyState::Mismatch
+    );
+    let next_day = now.plus_days(2);
+    assert_eq!(
+        store
+            .idempotency_begin(&scope, "k1", "other", next_day)
+            .await
+            .unwrap(),
+        IdempotencyState::Started
+    );
+    store.idempotency_release(&scope, "k1").await.unwrap();
+    assert_eq!(
+        store
+            .idempotency_begin(&scope, "k1", "fp", next_day)
+            .await
+            .unwrap(),
+        IdempotencyState::Started
+    );
 }
 
 macro_rules! both_backends {
@@ -71,9 +470,15 @@ macro_rules! both_backends {
             $(#[tokio::test] async fn $case() { let (store, dir) = super::sqlite().await; super::$case(&store).await; store.close().await; let _ = std::fs::remove_dir_all(dir); })*
         }
         mod on_postgres {
-            $(#[tokio::test] async fn $case() { if let Some(store) = super::postgres().await { super::$case(&store).await; store.close().await; } })*
+            $(#[tokio::test] async fn $case() { if let Some((store, admin, name)) = super::postgres().await { super::$case(&store).await; super::drop_postgres(store, admin, name).await; } })*
         }
     };
 }
 
-both_backends!(apps_and_keys);
+both_backends!(
+    apps_and_keys,
+    plans_round_trip_and_page,
+    members_keep_unique_fields_and_events,
+    connections_follow_the_state_machine,
+    idempotency_keys_replay_and_refuse,
+);
