@@ -226,7 +226,7 @@ mod tests {
             let within = m.len() <= META_DATA_MAX_KEYS
                 && m.iter().all(|(k, v)| {
                     let klen = k.chars().count();
-                    klen >= 1 && klen <= META_DATA_MAX_KEY_LEN && value_len(v) <= META_DATA_MAX_VALUE_LEN
+                    (1..=META_DATA_MAX_KEY_LEN).contains(&klen) && value_len(v) <= META_DATA_MAX_VALUE_LEN
                 });
             prop_assert_eq!(MetaData::parse(m).is_ok(), within);
         }
