@@ -13,7 +13,7 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// The largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
-    /// How long a request may take before it is answered with 503.
+    /// How long a request may take before it is abandoned and answered with 503.
     pub request_timeout: Duration,
 }
 

@@ -2,15 +2,79 @@
 //! idempotency, and (later) the workers.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod config;
+pub mod error;
+pub mod extract;
+pub mod middleware;
 pub mod ops;
+mod passwords;
+pub mod state;
 
 pub use config::Config;
+pub use state::AppState;
 
+use std::any::Any;
 use std::future::Future;
 
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 use memberd_store::Store;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+
+/// The router with every layer a request passes through: a request id (kept when the client
+/// sends one), a tracing span, panic recovery, a timeout and the body limit.
+pub fn app(config: Config, store: Store) -> Router {
+    let timeout = config.request_timeout;
+    let body_limit = config.body_limit_bytes;
+    let state = AppState::new(config, store);
+    api::router(state).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                timeout,
+            ))
+            .layer(DefaultBodyLimit::max(body_limit)),
+    )
+}
+
+/// The span of a request: method, path and request id. Headers, and so keys, stay out of it.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+    )
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %detail, "a request handler panicked");
+    ApiError::internal().into_response()
+}
 
 /// Serves the API on an already-bound listener until `shutdown` resolves, then finishes the
 /// requests in flight and returns. Tests bind port 0 and pass the listener in, so they never
@@ -21,6 +85,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let _ = (config, store, listener, shutdown);
-    todo!("router, middleware and handlers")
+    let app = app(config, store);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
 }

@@ -1,0 +1,81 @@
+//! The HTTP faces and the routes every deployment needs (health, readiness, the OpenAPI
+//! document), assembled into one router.
+
+pub mod native;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::middleware::{auth, idempotency, rate_limit};
+use crate::state::AppState;
+
+/// The whole API. Layers run outside in: the key check, then the rate limit, then the
+/// idempotency replay, then the handler.
+pub fn router(state: AppState) -> Router {
+    let (v1, openapi) = native::router().split_for_parts();
+    let openapi_json = openapi
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    let v1 = v1
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(
+            state.clone(),
+            idempotency::replay_idempotent_posts,
+        ))
+        .layer(from_fn_with_state(state.clone(), rate_limit::limit_per_key))
+        .layer(from_fn_with_state(state.clone(), auth::require_key));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                ([(header::CONTENT_TYPE, "application/json")], openapi_json)
+            }),
+        )
+        .merge(v1)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store().ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "reason": "the database does not answer" })),
+            )
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "route_not_found",
+        "no such route; see /openapi.json for the routes this server has",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        "this route does not take that method; see /openapi.json",
+    )
+}

@@ -1,0 +1,74 @@
+//! The native API, `/v1`: memberd's own face, which every later face and tool can rely on.
+
+pub mod access;
+pub mod connections;
+pub mod events;
+pub mod members;
+pub mod page;
+pub mod plans;
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ErrorEnvelope;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "memberd",
+        description = "A self-hosted membership server: members, plans, plan connections, access checks and a change feed.\n\nAuthenticate with a secret key (`sk_sb_…` for sandbox data, `sk_live_…` for live data) as `Authorization: Bearer <key>` or `X-API-KEY: <key>`. Every error has the same envelope; every POST takes an `Idempotency-Key`."
+    ),
+    components(schemas(ErrorEnvelope)),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("apiKey" = [])),
+    tags(
+        (name = "plans", description = "What members can hold"),
+        (name = "members", description = "The people of an app"),
+        (name = "plan connections", description = "A member's hold on a plan, and its lifecycle"),
+        (name = "access", description = "May this member pass?"),
+        (name = "events", description = "The change feed"),
+    )
+)]
+struct NativeDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-KEY"))),
+        );
+    }
+}
+
+/// Every `/v1` route, registered together with its OpenAPI description so the two cannot drift.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(NativeDoc::openapi())
+        .routes(routes!(plans::create, plans::list))
+        .routes(routes!(plans::retrieve, plans::update))
+        .routes(routes!(plans::archive))
+        .routes(routes!(members::create, members::list))
+        .routes(routes!(members::retrieve))
+        .routes(routes!(members::update, members::delete))
+        .routes(routes!(
+            connections::connect,
+            connections::list_for_member
+        ))
+        .routes(routes!(connections::retrieve))
+        .routes(routes!(connections::cancel))
+        .routes(routes!(connections::pause))
+        .routes(routes!(connections::resume))
+        .routes(routes!(connections::replace))
+        .routes(routes!(access::check_access))
+        .routes(routes!(events::list))
+        .routes(routes!(events::retrieve))
+}

@@ -1,0 +1,146 @@
+//! Extractors that validate at the boundary: a handler's signature says what it needs, and a
+//! rejection is the error envelope with the path of the bad field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use memberd_core::Scope;
+use memberd_core::Timestamp;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The tenant a request acts for, set by the authentication middleware.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub key_id: memberd_core::KeyId,
+    pub scope: Scope,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Authed>().cloned().ok_or_else(|| {
+            tracing::error!("a handler that needs a key is mounted outside the key middleware");
+            ApiError::internal()
+        })
+    }
+}
+
+/// A JSON body parsed into `T`. An empty body reads as `{}`, so that bodiless POSTs such as
+/// `…/resume` work and a missing required field is named rather than the body.
+pub struct ValidJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ValidJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                body_too_large()
+            } else {
+                ApiError::invalid("body", "unreadable_body", rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ValidJson)
+    }
+}
+
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request_error",
+        "body_too_large",
+        "the request body is larger than this server accepts",
+    )
+}
+
+/// Parses a JSON body, naming the field at fault when it does not fit `T`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::invalid(
+                "body",
+                "invalid_json",
+                format!("the body is not valid JSON: {inner}"),
+            );
+        }
+        let message = inner.to_string();
+        let param = field_of(&path, &message);
+        ApiError::invalid(param.clone(), "invalid_field", format!("{param}: {message}"))
+    })?;
+    de.end().map_err(|inner| {
+        ApiError::invalid(
+            "body",
+            "invalid_json",
+            format!("the body is not valid JSON: {inner}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// The wire name of the field an error is about. serde reports a missing or unknown field
+/// against its parent, with the name in backticks in the message.
+fn field_of(path: &str, message: &str) -> String {
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        (path, None) => path.to_owned(),
+    }
+}
+
+/// Reads `PATCH` fields that distinguish "absent" (leave alone) from `null` (clear).
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(de).map(Some)
+}
+
+/// Parses an optional query parameter with `parse`, naming it when it does not parse.
+pub fn query_param<T>(
+    name: &str,
+    value: Option<&str>,
+    expected: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(raw) => parse(raw).map(Some).ok_or_else(|| {
+            ApiError::invalid(
+                name,
+                "invalid_parameter",
+                format!("{name} must be {expected}, got {raw:?}"),
+            )
+        }),
+    }
+}
+
+pub fn parse_timestamp(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    query_param(
+        name,
+        value,
+        "an RFC 3339 time such as 2026-01-31T12:00:00Z or a date such as 2026-01-31",
+        Timestamp::parse,
+    )
+}

@@ -1,0 +1,29 @@
+//! Member passwords: argon2id with the crate's recommended parameters, hashed on the blocking
+//! pool because a good hash is slow on purpose.
+
+use rand::rngs::OsRng;
+use argon2::password_hash::SaltString;
+use argon2::{Argon2, PasswordHasher};
+
+use crate::error::ApiError;
+
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    let hashed = tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await;
+    match hashed {
+        Ok(Ok(hash)) => Ok(hash),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "password hashing failed");
+            Err(ApiError::internal())
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "password hashing task failed");
+            Err(ApiError::internal())
+        }
+    }
+}
