@@ -79,7 +79,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 format!("the body is not valid JSON: {inner}"),
             );
         }
-        let message = inner.to_string();
+        let message = without_position(&inner.to_string());
         let param = field_of(&path, &message);
         ApiError::invalid(param.clone(), "invalid_field", format!("{param}: {message}"))
     })?;
@@ -101,10 +101,22 @@ fn field_of(path: &str, message: &str) -> String {
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split('`').next());
     match (path, named) {
+        (path, Some(name)) if path == name || path.ends_with(&format!(".{name}")) => {
+            path.to_owned()
+        }
         (".", Some(name)) => name.to_owned(),
         (".", None) => "body".to_owned(),
         (parent, Some(name)) => format!("{parent}.{name}"),
         (path, None) => path.to_owned(),
+    }
+}
+
+/// serde_json ends its messages with " at line 1 column 39", which says nothing once the
+/// field is named.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
     }
 }
 

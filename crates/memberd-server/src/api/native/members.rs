@@ -240,8 +240,8 @@ pub async fn list(
 }
 
 /// By id (`mem_…`) or by email address.
-#[utoipa::path(get, path = "/v1/members/{idOrEmail}", tag = "members",
-    params(("idOrEmail" = String, Path, description = "A member id or an email address")),
+#[utoipa::path(get, path = "/v1/members/{id}", tag = "members",
+    params(("id" = String, Path, description = "A member id (`mem_…`) or an email address")),
     responses((status = 200, body = MemberOut), (status = 404, body = ErrorEnvelope)))]
 pub async fn retrieve(
     State(state): State<AppState>,

@@ -57,8 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plans::retrieve, plans::update))
         .routes(routes!(plans::archive))
         .routes(routes!(members::create, members::list))
-        .routes(routes!(members::retrieve))
-        .routes(routes!(members::update, members::delete))
+        .routes(routes!(members::retrieve, members::update, members::delete))
         .routes(routes!(
             connections::connect,
             connections::list_for_member

@@ -1,0 +1,144 @@
+//! The command line. Every setting has a flag, a `MEMBERD_*` environment variable and a
+//! default that works on a fresh machine.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "memberd",
+    version,
+    about = "A self-hosted membership server: members, plans, subscriptions, access checks and a change feed.",
+    long_about = None
+)]
+pub struct Cli {
+    /// The database: a SQLite file (`sqlite:memberd.db`, or just a path) or PostgreSQL
+    /// (`postgres://user@host/db`).
+    #[arg(
+        long,
+        global = true,
+        env = "MEMBERD_DATABASE_URL",
+        default_value = "sqlite:memberd.db"
+    )]
+    pub database_url: String,
+
+    /// How logs are written to standard error.
+    #[arg(long, global = true, env = "MEMBERD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrating the database first). On an empty database, creates a
+    /// default app and prints its keys, once.
+    Serve(ServeArgs),
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Manage apps: the tenants, each with a live and a sandbox environment.
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// Manage secret API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "MEMBERD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Requests per second each API key may make; 0 turns rate limiting off.
+    #[arg(long, env = "MEMBERD_RATE_LIMIT_PER_SECOND", default_value_t = 100)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a key may make in a burst above the steady rate.
+    #[arg(long, env = "MEMBERD_RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
+
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "MEMBERD_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// How long a request may run, in seconds, before it is answered with 503.
+    #[arg(long, env = "MEMBERD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Create an app with a sandbox and a live key, and print the keys once.
+    Create {
+        /// A name to know the app by.
+        #[arg(long)]
+        name: String,
+        /// The Shopify store the app serves, such as `your-store.myshopify.com`.
+        #[arg(long)]
+        shop: Option<String>,
+    },
+    /// List the apps.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a secret key for one environment of an app, and print it once.
+    Create {
+        /// The app (`app_…`).
+        #[arg(long)]
+        app: String,
+        /// The environment whose data the key reaches.
+        #[arg(long, value_enum, default_value_t = EnvArg::Sandbox)]
+        env: EnvArg,
+        /// A name to know the key by.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List {
+        /// Only the keys of this app (`app_…`).
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Revoke a key: it stops working at once.
+    Revoke {
+        /// The key's id (`key_…`), as `memberd keys list` shows it.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EnvArg {
+    Sandbox,
+    Live,
+}
+
+impl From<EnvArg> for memberd_core::Environment {
+    fn from(env: EnvArg) -> Self {
+        match env {
+            EnvArg::Sandbox => memberd_core::Environment::Sandbox,
+            EnvArg::Live => memberd_core::Environment::Live,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

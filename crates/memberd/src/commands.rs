@@ -1,0 +1,321 @@
+//! What each command does. The work itself lives in the library crates; this file opens the
+//! database, calls them, and prints for a person.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use memberd_core::{AppId, KeyId};
+use memberd_server::ops::{self, NewKey};
+use memberd_server::Config;
+use memberd_store::{App, Store};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{AppsCommand, Cli, Command, KeysCommand, LogFormat, ServeArgs};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    init_logging(cli.log_format);
+    let url = database_url(&cli.database_url);
+    match cli.command {
+        Command::Serve(args) => serve(&url, args).await,
+        Command::Migrate => {
+            let store = open(&url).await?;
+            store.close().await;
+            println!("The database is up to date ({}).", redact(&url));
+            Ok(())
+        }
+        Command::Apps(command) => {
+            let store = open(&url).await?;
+            let result = apps(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Keys(command) => {
+            let store = open(&url).await?;
+            let result = keys(&store, command).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("MEMBERD_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// A bare path means a SQLite file.
+fn database_url(raw: &str) -> String {
+    let is_url = ["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| raw.starts_with(scheme));
+    if is_url {
+        raw.to_owned()
+    } else {
+        format!("sqlite:{raw}")
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) => {
+            let userinfo = &rest[..at - scheme.len() - 3];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{}", &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the database and brings its schema up to date.
+async fn open(url: &str) -> anyhow::Result<Store> {
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("could not open the database {}", redact(url)))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("could not migrate the database {}", redact(url)))?;
+    Ok(store)
+}
+
+async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config {
+        listen: args.listen,
+        rate_limit_per_second: args.rate_limit_per_second,
+        rate_limit_burst: args.rate_limit_burst,
+        body_limit_bytes: args.body_limit_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+    };
+    let store = open(url).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let base = format!("http://{address}");
+    println!("memberd {} is listening on {base}", env!("CARGO_PKG_VERSION"));
+    println!("  database: {}", redact(url));
+    match ops::bootstrap(&store).await? {
+        Some((app, keys)) => {
+            println!();
+            println!(
+                "Created the app \"{}\" ({}). Its secret keys are shown this once; keep them safe:",
+                app.name, app.id
+            );
+            print_keys(&keys);
+            if let Some(sandbox) = keys.first() {
+                println!();
+                println!(
+                    "Try it:  curl {base}/v1/members -H \"Authorization: Bearer {}\"",
+                    sandbox.secret
+                );
+            }
+        }
+        None => println!(
+            "  keys: see `memberd keys list`; create one with `memberd keys create --app APP_ID`"
+        ),
+    }
+    tracing::info!(%address, "listening");
+    memberd_server::serve(config, store.clone(), listener, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+fn print_keys(keys: &[NewKey]) {
+    for key in keys {
+        println!(
+            "  {:<8} {}   ({})",
+            key.key.env.as_str(),
+            key.secret,
+            key.key.id
+        );
+    }
+}
+
+fn parse_app_id(raw: &str) -> anyhow::Result<AppId> {
+    AppId::parse(raw).with_context(|| format!("{raw:?} is not an app id (app_…)"))
+}
+
+async fn apps(store: &Store, command: AppsCommand) -> anyhow::Result<()> {
+    match command {
+        AppsCommand::Create { name, shop } => {
+            let name = name.trim();
+            if name.is_empty() {
+                bail!("--name must not be empty");
+            }
+            let shop = match shop {
+                Some(shop) => Some(parse_shop(&shop)?),
+                None => None,
+            };
+            let (app, keys) = ops::create_app(store, name, shop)
+                .await
+                .map_err(|err| match err {
+                    memberd_store::StoreError::Duplicate { .. } => {
+                        anyhow::anyhow!("another app already serves that shop")
+                    }
+                    other => other.into(),
+                })?;
+            println!("Created the app \"{}\" ({}).", app.name, app.id);
+            if let Some(shop) = &app.shop_domain {
+                println!("  shop: {shop}");
+            }
+            println!("Its secret keys are shown this once; keep them safe:");
+            print_keys(&keys);
+            Ok(())
+        }
+        AppsCommand::List => {
+            let apps = store.list_apps().await?;
+            if apps.is_empty() {
+                println!("No apps yet: `memberd serve` creates one on first start, or use `memberd apps create --name NAME`.");
+                return Ok(());
+            }
+            println!("{:<30} {:<24} {:<32} CREATED", "ID", "NAME", "SHOP");
+            for App {
+                id,
+                name,
+                shop_domain,
+                created_at,
+                ..
+            } in apps
+            {
+                println!(
+                    "{:<30} {:<24} {:<32} {}",
+                    id,
+                    name,
+                    shop_domain.as_deref().unwrap_or("-"),
+                    created_at
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A Shopify shop domain such as `your-store.myshopify.com`, lowercased.
+fn parse_shop(raw: &str) -> anyhow::Result<String> {
+    let shop = raw.trim().to_ascii_lowercase();
+    let valid = shop.contains('.')
+        && shop.len() <= 255
+        && shop
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !valid {
+        bail!("--shop must be a domain such as your-store.myshopify.com, got {raw:?}");
+    }
+    Ok(shop)
+}
+
+async fn keys(store: &Store, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create { app, env, name } => {
+            let app_id = parse_app_id(&app)?;
+            let key = ops::create_key(store, &app_id, env.into(), name.trim())
+                .await
+                .map_err(|err| match err {
+                    memberd_store::StoreError::NotFound { .. } => {
+                        anyhow::anyhow!("no such app: {app_id} (see `memberd apps list`)")
+                    }
+                    other => other.into(),
+                })?;
+            println!("Created the key {} for {app_id}. Its secret is shown this once; keep it safe:", key.key.id);
+            print_keys(std::slice::from_ref(&key));
+            Ok(())
+        }
+        KeysCommand::List { app } => {
+            let app_id = app.as_deref().map(parse_app_id).transpose()?;
+            let keys = store.list_keys(app_id.as_ref()).await?;
+            if keys.is_empty() {
+                println!("No keys.");
+                return Ok(());
+            }
+            println!(
+                "{:<30} {:<30} {:<8} {:<16} {:<16} STATE",
+                "ID", "APP", "ENV", "NAME", "SECRET"
+            );
+            for key in keys {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<30} {:<30} {:<8} {:<16} {:<16} {state}",
+                    key.id,
+                    key.app_id,
+                    key.env.as_str(),
+                    key.name,
+                    key.hint
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { id } => {
+            let key_id =
+                KeyId::parse(&id).with_context(|| format!("{id:?} is not a key id (key_…)"))?;
+            if store.revoke_key(&key_id, ops::now()).await? {
+                println!("Revoked {key_id}: it no longer works.");
+                Ok(())
+            } else {
+                bail!("no active key {key_id} (see `memberd keys list`)")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_path_is_a_sqlite_file() {
+        assert_eq!(database_url("data/m.db"), "sqlite:data/m.db");
+        assert_eq!(database_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact("postgres://ann:s3cret@db.local:5432/memberd"),
+            "postgres://ann@db.local:5432/memberd"
+        );
+        assert_eq!(redact("sqlite:memberd.db"), "sqlite:memberd.db");
+    }
+}
