@@ -68,6 +68,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
+    // serde would read a struct from an array too; a body is an object.
+    let opens_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !opens_object && serde_json::from_slice::<serde_json::Value>(bytes).is_ok() {
+        return Err(ApiError::invalid(
+            "body",
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -81,7 +90,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         let message = without_position(&inner.to_string());
         let param = field_of(&path, &message);
-        ApiError::invalid(param.clone(), "invalid_field", format!("{param}: {message}"))
+        ApiError::invalid(
+            param.clone(),
+            "invalid_field",
+            format!("{param}: {message}"),
+        )
     })?;
     de.end().map_err(|inner| {
         ApiError::invalid(

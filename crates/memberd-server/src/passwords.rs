@@ -1,9 +1,9 @@
 //! Member passwords: argon2id with the crate's recommended parameters, hashed on the blocking
 //! pool because a good hash is slow on purpose.
 
-use rand::rngs::OsRng;
 use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHasher};
+use rand::rngs::OsRng;
 
 use crate::error::ApiError;
 

@@ -102,7 +102,10 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     let base = format!("http://{address}");
-    println!("memberd {} is listening on {base}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "memberd {} is listening on {base}",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("  database: {}", redact(url));
     match ops::bootstrap(&store).await? {
         Some((app, keys)) => {
@@ -186,14 +189,15 @@ async fn apps(store: &Store, command: AppsCommand) -> anyhow::Result<()> {
                 Some(shop) => Some(parse_shop(&shop)?),
                 None => None,
             };
-            let (app, keys) = ops::create_app(store, name, shop)
-                .await
-                .map_err(|err| match err {
-                    memberd_store::StoreError::Duplicate { .. } => {
-                        anyhow::anyhow!("another app already serves that shop")
-                    }
-                    other => other.into(),
-                })?;
+            let (app, keys) =
+                ops::create_app(store, name, shop)
+                    .await
+                    .map_err(|err| match err {
+                        memberd_store::StoreError::Duplicate { .. } => {
+                            anyhow::anyhow!("another app already serves that shop")
+                        }
+                        other => other.into(),
+                    })?;
             println!("Created the app \"{}\" ({}).", app.name, app.id);
             if let Some(shop) = &app.shop_domain {
                 println!("  shop: {shop}");
@@ -256,7 +260,10 @@ async fn keys(store: &Store, command: KeysCommand) -> anyhow::Result<()> {
                     }
                     other => other.into(),
                 })?;
-            println!("Created the key {} for {app_id}. Its secret is shown this once; keep it safe:", key.key.id);
+            println!(
+                "Created the key {} for {app_id}. Its secret is shown this once; keep it safe:",
+                key.key.id
+            );
             print_keys(std::slice::from_ref(&key));
             Ok(())
         }

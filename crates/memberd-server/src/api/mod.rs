@@ -35,9 +35,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route(
             "/openapi.json",
-            get(move || async move {
-                ([(header::CONTENT_TYPE, "application/json")], openapi_json)
-            }),
+            get(
+                move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi_json) },
+            ),
         )
         .merge(v1)
         .fallback(not_found)

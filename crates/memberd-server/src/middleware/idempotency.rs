@@ -51,7 +51,11 @@ pub async fn replay_idempotent_posts(
             )
         })?
         .to_owned();
-    let Some(scope) = request.extensions().get::<Authed>().map(|a| a.scope.clone()) else {
+    let Some(scope) = request
+        .extensions()
+        .get::<Authed>()
+        .map(|a| a.scope.clone())
+    else {
         return Ok(next.run(request).await);
     };
 
@@ -104,9 +108,7 @@ pub async fn replay_idempotent_posts(
         }
     }
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(body)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let (parts, body) = response.into_parts();
     let bytes = match to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,

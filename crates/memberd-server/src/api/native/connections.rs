@@ -189,10 +189,7 @@ pub async fn list_for_member(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConnectionList>> {
     let member = member_id(&id)?;
-    let views = state
-        .store()
-        .list_connections(&auth.scope, &member)
-        .await?;
+    let views = state.store().list_connections(&auth.scope, &member).await?;
     Ok(Json(ConnectionList {
         data: views.into_iter().map(ConnectionOut::from).collect(),
     }))

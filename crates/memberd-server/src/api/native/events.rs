@@ -87,7 +87,10 @@ pub async fn list(
             return Err(ApiError::invalid(
                 "types",
                 "unknown_event_type",
-                format!("unknown event type {t:?}; known types: {}", known.join(", ")),
+                format!(
+                    "unknown event type {t:?}; known types: {}",
+                    known.join(", ")
+                ),
             ));
         }
         types.push(t.to_ascii_lowercase());

@@ -58,10 +58,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plans::archive))
         .routes(routes!(members::create, members::list))
         .routes(routes!(members::retrieve, members::update, members::delete))
-        .routes(routes!(
-            connections::connect,
-            connections::list_for_member
-        ))
+        .routes(routes!(connections::connect, connections::list_for_member))
         .routes(routes!(connections::retrieve))
         .routes(routes!(connections::cancel))
         .routes(routes!(connections::pause))

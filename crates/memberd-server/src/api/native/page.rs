@@ -15,7 +15,11 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
         "limit",
         raw,
         &format!("a whole number from 1 to {MAX_LIMIT}"),
-        |s| s.parse::<u32>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)),
+        |s| {
+            s.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+        },
     )?;
     Ok(limit.unwrap_or(DEFAULT_LIMIT))
 }

@@ -1,0 +1,125 @@
+use std::sync::Arc;
+
+use memberd_core::{AppId, Environment};
+use memberd_server::ops;
+use reqwest::{Method, StatusCode};
+
+use crate::support::{assert_error, send, TestApp};
+
+async fn keys_are_checked_in_every_accepted_header(app: Arc<TestApp>) {
+    let url = app.url("/v1/members");
+    let client = &app.client;
+    for request in [
+        client.get(&url).bearer_auth(&app.key),
+        client.get(&url).header("X-API-KEY", &app.key),
+        client.get(&url).header("X-API-Key", &app.key),
+        client
+            .get(&url)
+            .header("authorization", format!("bearer {}", app.key)),
+    ] {
+        let (status, _) = send(request).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let missing = send(client.get(&url)).await;
+    assert_error(&missing, StatusCode::UNAUTHORIZED, None);
+    assert_eq!(missing.1["error"]["code"], "missing_api_key");
+    for bad in [
+        client.get(&url).bearer_auth("sk_sb_not_a_real_key"),
+        client.get(&url).header("X-API-KEY", ""),
+        client
+            .get(&url)
+            .header("Authorization", format!("Basic {}", app.key)),
+    ] {
+        let (status, body) = send(bad).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+
+    // A revoked key stops working at once.
+    let app_id = app.store.list_apps().await.unwrap()[0].id.clone();
+    let key = ops::create_key(&app.store, &app_id, Environment::Sandbox, "temp")
+        .await
+        .unwrap();
+    let (status, _) = send(client.get(&url).bearer_auth(&key.secret)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(app.store.revoke_key(&key.key.id, ops::now()).await.unwrap());
+    let revoked = send(client.get(&url).bearer_auth(&key.secret)).await;
+    assert_error(&revoked, StatusCode::UNAUTHORIZED, None);
+    assert_eq!(revoked.1["error"]["code"], "invalid_api_key");
+    assert!(
+        ops::create_key(&app.store, &AppId::generate(), Environment::Live, "x")
+            .await
+            .is_err()
+    );
+}
+
+async fn every_response_carries_a_request_id(app: Arc<TestApp>) {
+    let response = app
+        .request(Method::GET, "/v1/members")
+        .header("X-Request-Id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+    let mut ids = std::collections::HashSet::new();
+    for path in ["/v1/members", "/v1/nowhere", "/healthz", "/openapi.json"] {
+        let response = app.request(Method::GET, path).send().await.unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(!id.is_empty());
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 4, "a fresh id per request");
+
+    let (status, health) = send(app.client.get(app.url("/healthz"))).await;
+    assert_eq!((status, &health["status"]), (StatusCode::OK, &"ok".into()));
+    let (status, ready) = send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(
+        (status, &ready["status"]),
+        (StatusCode::OK, &"ready".into())
+    );
+}
+
+crate::both_backends!(
+    keys_are_checked_in_every_accepted_header,
+    every_response_carries_a_request_id,
+);
+
+/// The rate limit lives in memory, not in the database, so one backend covers it.
+#[tokio::test]
+async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
+    let config = memberd_server::Config {
+        rate_limit_per_second: 1,
+        rate_limit_burst: 3,
+        ..crate::support::test_config()
+    };
+    let app = TestApp::spawn(crate::support::Backend::Sqlite, config)
+        .await
+        .unwrap();
+    let mut limited = None;
+    for i in 0..50 {
+        let response = app.request(Method::GET, "/v1/plans").send().await.unwrap();
+        let headers = response.headers().clone();
+        for name in ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"] {
+            assert!(headers.contains_key(name), "{name} on every response");
+        }
+        assert_eq!(headers["ratelimit-limit"], "3");
+        if i < 3 {
+            assert_eq!(response.status(), StatusCode::OK, "the burst passes");
+        }
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some((headers, response.json::<serde_json::Value>().await.unwrap()));
+            break;
+        }
+    }
+    let (headers, body) = limited.expect("a 429 within 50 quick requests at 1 per second");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(headers["ratelimit-remaining"], "0");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another key has its own budget.
+    let (status, _) = send(app.request_as(&app.other_app_key, Method::GET, "/v1/plans")).await;
+    assert_eq!(status, StatusCode::OK);
+    app.finish().await;
+}

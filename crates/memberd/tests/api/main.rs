@@ -1,0 +1,15 @@
+//! The API test suite: the real server over HTTP on a random port. Every case runs on a fresh
+//! SQLite file and on a fresh PostgreSQL database (when MEMBERD_TEST_POSTGRES_URL is set).
+
+mod support;
+
+mod access;
+mod auth;
+mod bad_input;
+mod connections;
+mod events;
+mod idempotency;
+mod isolation;
+mod members;
+mod openapi;
+mod plans;
