@@ -1,11 +1,13 @@
 //! The API test suite: the real server over HTTP on a random port. Every case runs on a fresh
 //! SQLite file and on a fresh PostgreSQL database (when MEMBERD_TEST_POSTGRES_URL is set).
+//! `cli` and `readme` run the built binary as an operator and a new user would.
 
 mod support;
 
 mod access;
 mod auth;
 mod bad_input;
+mod cli;
 mod connections;
 mod events;
 mod idempotency;
@@ -13,3 +15,4 @@ mod isolation;
 mod members;
 mod openapi;
 mod plans;
+mod readme;

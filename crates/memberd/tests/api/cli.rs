@@ -1,0 +1,309 @@
+//! The `memberd` binary as an operator uses it: serve (with its first-start keys and its
+//! graceful stop), migrate, apps and keys.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+pub fn memberd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_memberd"))
+}
+
+pub fn temp_db() -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("memberd-cli-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}", dir.join("memberd.db").display());
+    (dir, url)
+}
+
+/// A running `memberd serve`, with what it printed on start.
+pub struct Served {
+    child: Child,
+    pub base: String,
+    pub printed: Vec<String>,
+}
+
+impl Served {
+    pub fn start(database_url: &str) -> Served {
+        let mut child = memberd()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .env_remove("MEMBERD_LOG")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("memberd starts");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut printed = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(120))
+                .expect("memberd prints its address and keys");
+            let done = line.starts_with("Try it") || line.contains("keys: see");
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+        let base = printed[0]
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("the first line says where memberd listens")
+            .to_owned();
+        Served {
+            child,
+            base,
+            printed,
+        }
+    }
+
+    pub fn secret(&self, prefix: &str) -> Option<String> {
+        self.printed
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .find(|w| w.starts_with(prefix))
+            .map(|s| s.trim_matches('"').to_owned())
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "memberd exits cleanly on SIGTERM: {exit}");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str], database_url: &str) -> Output {
+    memberd()
+        .args(args)
+        .args(["--database-url", database_url])
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn status_with(base: &str, path: &str, key: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn first_start_prints_the_keys_once(database_url: &str) {
+    let served = Served::start(database_url);
+    assert!(
+        served.printed[0].starts_with("memberd "),
+        "{:?}",
+        served.printed
+    );
+    let sandbox = served.secret("sk_sb_").expect("the sandbox key is printed");
+    let live = served.secret("sk_live_").expect("the live key is printed");
+    assert_eq!(
+        status_with(&served.base, "/v1/members", &sandbox).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_with(&served.base, "/v1/members", &live).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_with(&served.base, "/readyz", "").await,
+        StatusCode::OK
+    );
+    served.stop();
+
+    let again = Served::start(database_url);
+    assert_eq!(again.secret("sk_"), None, "keys are printed only once");
+    assert_eq!(
+        status_with(&again.base, "/v1/members", &sandbox).await,
+        StatusCode::OK,
+        "the keys survive a restart"
+    );
+    again.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_sqlite_prints_keys_once_and_stops_on_sigterm() {
+    let (dir, url) = temp_db();
+    first_start_prints_the_keys_once(&url).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgres_prints_keys_once_and_stops_on_sigterm() {
+    let Ok(admin_url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
+        eprintln!("MEMBERD_TEST_POSTGRES_URL is unset: PostgreSQL CLI test skipped");
+        return;
+    };
+    let admin = memberd_store::Store::connect(&admin_url).await.unwrap();
+    let name = format!("memberd_cli_{}", rand::random::<u32>());
+    admin
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    first_start_prints_the_keys_once(&format!("{base}/{name}")).await;
+    admin
+        .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+#[test]
+fn apps_and_keys_are_managed_from_the_command_line() {
+    let (dir, url) = temp_db();
+    let migrated = run(&["migrate"], &url);
+    assert!(migrated.status.success());
+    assert!(stdout(&migrated).contains("up to date"));
+    let empty = run(&["apps", "list"], &url);
+    assert!(stdout(&empty).contains("No apps yet"));
+
+    let created = run(
+        &[
+            "apps",
+            "create",
+            "--name",
+            "My Store",
+            "--shop",
+            "My-Store.myshopify.com",
+        ],
+        &url,
+    );
+    assert!(created.status.success(), "{created:?}");
+    let text = stdout(&created);
+    assert!(text.contains("my-store.myshopify.com"), "{text}");
+    assert!(
+        text.contains("sk_sb_") && text.contains("sk_live_"),
+        "{text}"
+    );
+    let app_id = text
+        .split_whitespace()
+        .find_map(|w| {
+            w.trim_matches(|c| c == '(' || c == ')' || c == '.')
+                .strip_prefix("app_")
+        })
+        .map(|rest| format!("app_{rest}"))
+        .expect("the app id is printed");
+
+    let twin = run(
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Twin",
+            "--shop",
+            "my-store.myshopify.com",
+        ],
+        &url,
+    );
+    assert!(!twin.status.success());
+    assert!(String::from_utf8_lossy(&twin.stderr).contains("already serves that shop"));
+    let bad_shop = run(
+        &["apps", "create", "--name", "X", "--shop", "not a domain"],
+        &url,
+    );
+    assert!(!bad_shop.status.success());
+
+    let listed = stdout(&run(&["apps", "list"], &url));
+    assert!(
+        listed.contains(&app_id) && listed.contains("My Store"),
+        "{listed}"
+    );
+
+    let key = run(
+        &[
+            "keys", "create", "--app", &app_id, "--env", "live", "--name", "ci",
+        ],
+        &url,
+    );
+    assert!(key.status.success(), "{key:?}");
+    let key_text = stdout(&key);
+    let secret = key_text
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_live_"))
+        .expect("the secret is printed once")
+        .to_owned();
+    let key_id = key_text
+        .split_whitespace()
+        .find(|w| w.starts_with("key_"))
+        .unwrap()
+        .to_owned();
+
+    let keys = stdout(&run(&["keys", "list", "--app", &app_id], &url));
+    assert_eq!(keys.lines().count(), 4, "a header and three keys: {keys}");
+    assert!(keys.contains(&key_id) && keys.contains("ci"));
+    assert!(!keys.contains(&secret), "secrets are never listed again");
+
+    let revoked = run(&["keys", "revoke", &key_id], &url);
+    assert!(revoked.status.success());
+    assert!(stdout(&run(&["keys", "list"], &url)).contains("revoked"));
+    let twice = run(&["keys", "revoke", &key_id], &url);
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("no active key"));
+
+    let unknown_app = run(&["keys", "create", "--app", "app_nothere"], &url);
+    assert!(!unknown_app.status.success());
+    assert!(String::from_utf8_lossy(&unknown_app.stderr).contains("no such app"));
+    let malformed = run(&["keys", "create", "--app", "store"], &url);
+    assert!(!malformed.status.success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["apps", "--help"],
+        vec!["apps", "create", "--help"],
+        vec!["apps", "list", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "create", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "revoke", "--help"],
+    ] {
+        let output = memberd().args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let text = stdout(&output);
+        assert!(text.contains("Usage:"), "{args:?}: {text}");
+    }
+    let serve_help = stdout(&memberd().args(["serve", "--help"]).output().unwrap());
+    assert!(serve_help.contains("MEMBERD_LISTEN") && serve_help.contains("127.0.0.1:8080"));
+}

@@ -1,0 +1,48 @@
+//! README's curl walkthrough, run as it stands against a real `memberd serve`.
+
+use std::process::Command;
+
+use super::cli::{temp_db, Served};
+
+fn walkthrough() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md at the repository root");
+    let (_, after) = readme
+        .split_once("<!-- walkthrough")
+        .expect("README marks its walkthrough");
+    let (_, block) = after.split_once("```sh\n").expect("a sh block follows");
+    let (script, _) = block.split_once("```").expect("the block ends");
+    script.to_owned()
+}
+
+#[test]
+fn the_readme_walkthrough_works_word_for_word() {
+    let (dir, url) = temp_db();
+    let served = Served::start(&url);
+    let key = served
+        .secret("sk_sb_")
+        .expect("memberd prints a sandbox key");
+    // The only change: the port, which the test picks at random instead of 8080.
+    let script = walkthrough().replace("http://127.0.0.1:8080", &served.base);
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("MEMBERD_KEY", &key)
+        .output()
+        .expect("bash runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains("plan: pln_"), "{out}");
+    assert!(out.contains("member: mem_"), "{out}");
+    assert!(out.contains("\"status\":\"ACTIVE\""), "{out}");
+    assert!(
+        out.contains("\"allowed\":true,\"reason\":\"plan_connection\""),
+        "{out}"
+    );
+    assert!(out.contains("\"type\":\"member.plan.created\""), "{out}");
+    served.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
