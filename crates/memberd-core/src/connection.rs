@@ -183,6 +183,32 @@ fn holds_plan(others: &[PlanConnection], plan_id: &PlanId, except: Option<&Conne
         .any(|c| &c.plan_id == plan_id && !c.status.is_final() && Some(&c.id) != except)
 }
 
+/// Memberstack's admin APIs attach and remove free plans only: a paid plan starts with a
+/// checkout, which the member goes through themselves.
+pub fn ensure_free(
+    plan: &Plan,
+    field: impl Into<std::borrow::Cow<'static, str>>,
+) -> Result<(), DomainError> {
+    if plan.plan_type != PlanType::Free {
+        return Err(DomainError::invalid(
+            field,
+            "paid_plan",
+            format!(
+                "plan {} is PAID: only free plans can be added or removed here; a paid plan starts with a checkout",
+                plan.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The connection through which a member holds a plan now (not canceled or expired), if any.
+pub fn held<'a>(connections: &'a [PlanConnection], plan_id: &PlanId) -> Option<&'a PlanConnection> {
+    connections
+        .iter()
+        .find(|c| &c.plan_id == plan_id && !c.status.is_final())
+}
+
 impl PlanConnection {
     /// Whether the member gets what the plan grants now.
     pub fn active(&self) -> bool {

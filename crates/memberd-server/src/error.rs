@@ -163,15 +163,34 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.envelope())).into_response();
-        if let Some(secs) = self.retry_after {
+/// How a face writes its errors on the wire. The middleware and extractors shared by every
+/// face are generic over it, so a Memberstack client sees Memberstack's envelope.
+pub trait ErrorFormat: Send + Sync + 'static {
+    fn body(err: &ApiError) -> serde_json::Value;
+
+    fn render(err: ApiError) -> Response {
+        let mut response = (err.status, axum::Json(Self::body(&err))).into_response();
+        if let Some(secs) = err.retry_after {
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from(secs));
         }
         response
+    }
+}
+
+/// The native envelope, `{"error": {"type", "code", "message", "param"}}`.
+pub struct NativeErrors;
+
+impl ErrorFormat for NativeErrors {
+    fn body(err: &ApiError) -> serde_json::Value {
+        serde_json::to_value(err.envelope()).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        NativeErrors::render(self)
     }
 }
 

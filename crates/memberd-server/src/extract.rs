@@ -9,7 +9,11 @@ use memberd_core::Scope;
 use memberd_core::Timestamp;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use std::marker::PhantomData;
+
+use axum::response::Response;
+
+use crate::error::{ApiError, ErrorFormat, NativeErrors};
 
 /// The tenant a request acts for, set by the authentication middleware.
 #[derive(Debug, Clone)]
@@ -30,25 +34,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
 }
 
 /// A JSON body parsed into `T`. An empty body reads as `{}`, so that bodiless POSTs such as
-/// `…/resume` work and a missing required field is named rather than the body.
-pub struct ValidJson<T>(pub T);
+/// `…/resume` work and a missing required field is named rather than the body. A refusal is
+/// written in the envelope of the face `F`.
+pub struct ValidJson<T, F = NativeErrors>(pub T, pub PhantomData<F>);
 
-impl<T, S> FromRequest<S> for ValidJson<T>
+impl<T, F> ValidJson<T, F> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T, S, F> FromRequest<S> for ValidJson<T, F>
 where
     T: DeserializeOwned,
     S: Send + Sync,
+    F: ErrorFormat,
 {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            F::render(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 body_too_large()
             } else {
                 ApiError::invalid("body", "unreadable_body", rejection.body_text())
-            }
+            })
         })?;
-        parse_json(&bytes).map(ValidJson)
+        parse_json(&bytes)
+            .map(|value| ValidJson(value, PhantomData))
+            .map_err(F::render)
     }
 }
 

@@ -237,6 +237,44 @@ async fn touch_member(
     Ok(())
 }
 
+/// Connects a member to a plan inside the caller's transaction. With `free_only`, a paid
+/// plan is refused, naming that field.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn connect_in(
+    conn: &mut AnyConnection,
+    store: &Store,
+    scope: &Scope,
+    member_id: &MemberId,
+    plan_id: &PlanId,
+    price_id: Option<&PriceId>,
+    free_only: Option<&str>,
+    now: Timestamp,
+) -> Result<ConnectionView> {
+    if !lock_member(conn, store, scope, member_id).await? {
+        return Err(StoreError::not_found("member", member_id));
+    }
+    let plan = load_plan(conn, scope, plan_id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("plan", plan_id))?;
+    if let Some(field) = free_only {
+        memberd_core::connection::ensure_free(&plan, field.to_owned())?;
+    }
+    let existing: Vec<PlanConnection> = load_views(conn, scope, &[member_id])
+        .await?
+        .into_iter()
+        .map(|v| v.connection)
+        .collect();
+    let (connection, event) = PlanConnection::connect(member_id, &plan, price_id, &existing, now)?;
+    insert(conn, scope, &connection).await?;
+    touch_member(conn, scope, member_id, now).await?;
+    events::record(conn, store.backend, scope, &[event], now).await?;
+    Ok(ConnectionView {
+        connection,
+        plan_name: plan.name,
+        plan_permissions: plan.permissions,
+    })
+}
+
 impl Store {
     /// Connects a member to a plan, with its `member.plan.created` event. `NotFound` for an
     /// unknown member or plan; the domain's refusals as `Domain`.
@@ -249,25 +287,74 @@ impl Store {
         now: Timestamp,
     ) -> Result<ConnectionView> {
         let mut tx = self.write.begin().await?;
+        let view = connect_in(
+            &mut tx, self, scope, member_id, plan_id, price_id, None, now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Connects a member to a free plan, refusing a paid one (Memberstack's `add-plan`).
+    pub async fn connect_free_plan(
+        &self,
+        scope: &Scope,
+        member_id: &MemberId,
+        plan_id: &PlanId,
+        now: Timestamp,
+    ) -> Result<ConnectionView> {
+        let mut tx = self.write.begin().await?;
+        let view = connect_in(
+            &mut tx,
+            self,
+            scope,
+            member_id,
+            plan_id,
+            None,
+            Some("planId"),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Ends the member's hold on a free plan now (Memberstack's `remove-plan`): `NotFound`
+    /// when the member does not hold it, a domain refusal when it is paid.
+    pub async fn remove_free_plan(
+        &self,
+        scope: &Scope,
+        member_id: &MemberId,
+        plan_id: &PlanId,
+        now: Timestamp,
+    ) -> Result<ConnectionView> {
+        let mut tx = self.write.begin().await?;
         if !lock_member(&mut tx, self, scope, member_id).await? {
             return Err(StoreError::not_found("member", member_id));
         }
         let plan = load_plan(&mut tx, scope, plan_id)
             .await?
             .ok_or_else(|| StoreError::not_found("plan", plan_id))?;
-        let existing: Vec<PlanConnection> = load_views(&mut tx, scope, &[member_id])
+        memberd_core::connection::ensure_free(&plan, "planId")?;
+        let connections: Vec<PlanConnection> = load_views(&mut tx, scope, &[member_id])
             .await?
             .into_iter()
             .map(|v| v.connection)
             .collect();
-        let (connection, event) =
-            PlanConnection::connect(member_id, &plan, price_id, &existing, now)?;
-        insert(&mut tx, scope, &connection).await?;
+        let current = memberd_core::connection::held(&connections, plan_id).ok_or_else(|| {
+            StoreError::not_found("plan connection", format!("{member_id} on {plan_id}"))
+        })?;
+        let command = ConnectionCommand::Cancel {
+            reason: None,
+            at_period_end: false,
+        };
+        let (next, new_events) = current.apply(command, &connections, now)?;
+        update(&mut tx, scope, &next).await?;
         touch_member(&mut tx, scope, member_id, now).await?;
-        events::record(&mut tx, self.backend, scope, &[event], now).await?;
+        events::record(&mut tx, self.backend, scope, &new_events, now).await?;
         tx.commit().await?;
         Ok(ConnectionView {
-            connection,
+            connection: next,
             plan_name: plan.name,
             plan_permissions: plan.permissions,
         })

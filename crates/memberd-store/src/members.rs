@@ -5,7 +5,7 @@ use memberd_core::{
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use crate::connections::{load_views, lock_member};
+use crate::connections::{connect_in, load_views, lock_member};
 use crate::plans::{into_page, page_tail};
 use crate::rows::{
     flag, int, json_object, opt_json_value, opt_micros, opt_text, opt_ts, string_list, text,
@@ -119,6 +119,35 @@ async fn find_one(
     Ok(with_connections(conn, scope, vec![member]).await?.pop())
 }
 
+async fn insert_row(conn: &mut AnyConnection, scope: &Scope, member: &Member) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO members (id, app_id, env, email, password_hash, verified, custom_fields, meta_data, json, \
+         login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(member.id.as_str())
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(member.email.as_str())
+    .bind(member.password_hash.as_deref())
+    .bind(i64::from(member.verified))
+    .bind(to_json(&member.custom_fields))
+    .bind(to_json(&member.meta_data))
+    .bind(member.json.as_ref().map(to_json))
+    .bind(member.login_redirect.as_deref())
+    .bind(member.profile_image.as_deref())
+    .bind(member.stripe_customer_id.as_deref())
+    .bind(member.external_id.as_deref())
+    .bind(to_json(&member.permissions))
+    .bind(opt_micros(member.last_login))
+    .bind(member.created_at.as_micros())
+    .bind(member.updated_at.as_micros())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
+    Ok(())
+}
+
 impl Store {
     /// Inserts a member with its `member.created` event. `Duplicate { field: "email" }` or
     /// `"externalId"` when taken in this scope.
@@ -129,31 +158,7 @@ impl Store {
         event: &NewEvent,
     ) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO members (id, app_id, env, email, password_hash, verified, custom_fields, meta_data, json, \
-             login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(member.id.as_str())
-        .bind(scope.app_id.as_str())
-        .bind(scope.env.as_str())
-        .bind(member.email.as_str())
-        .bind(member.password_hash.as_deref())
-        .bind(i64::from(member.verified))
-        .bind(to_json(&member.custom_fields))
-        .bind(to_json(&member.meta_data))
-        .bind(member.json.as_ref().map(to_json))
-        .bind(member.login_redirect.as_deref())
-        .bind(member.profile_image.as_deref())
-        .bind(member.stripe_customer_id.as_deref())
-        .bind(member.external_id.as_deref())
-        .bind(to_json(&member.permissions))
-        .bind(opt_micros(member.last_login))
-        .bind(member.created_at.as_micros())
-        .bind(member.updated_at.as_micros())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
+        insert_row(&mut tx, scope, member).await?;
         events::record(
             &mut tx,
             self.backend,
@@ -164,6 +169,59 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Inserts a member and connects them to free plans, all or nothing: a paid or unknown
+    /// plan leaves no member behind. The error names the plan as `plans[i].planId`.
+    pub async fn insert_member_with_free_plans(
+        &self,
+        scope: &Scope,
+        member: &Member,
+        event: &NewEvent,
+        plans: &[PlanId],
+    ) -> Result<MemberView> {
+        let mut tx = self.write.begin().await?;
+        insert_row(&mut tx, scope, member).await?;
+        let now = member.created_at;
+        events::record(
+            &mut tx,
+            self.backend,
+            scope,
+            std::slice::from_ref(event),
+            now,
+        )
+        .await?;
+        let mut connections = Vec::with_capacity(plans.len());
+        for (i, plan_id) in plans.iter().enumerate() {
+            let field = format!("plans[{i}].planId");
+            let view = connect_in(
+                &mut tx,
+                self,
+                scope,
+                &member.id,
+                plan_id,
+                None,
+                Some(&field),
+                now,
+            )
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound { what: "plan", .. } => {
+                    StoreError::Domain(DomainError::invalid(
+                        field.clone(),
+                        "unknown_plan",
+                        format!("no such plan: {plan_id}"),
+                    ))
+                }
+                other => other,
+            })?;
+            connections.push(view);
+        }
+        tx.commit().await?;
+        Ok(MemberView {
+            member: member.clone(),
+            connections,
+        })
     }
 
     pub async fn get_member(&self, scope: &Scope, id: &MemberId) -> Result<Option<MemberView>> {
@@ -236,6 +294,31 @@ impl Store {
             page,
             total,
         ))
+    }
+
+    /// One numbered page of the scope's members, oldest first, for APIs that page by number
+    /// (Memberstack 1.0). Unlike cursor pages, a deep page costs more than the first.
+    pub async fn list_members_by_offset(
+        &self,
+        scope: &Scope,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<MemberView>> {
+        let mut conn = self.read.acquire().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE app_id = $1 AND env = $2 ORDER BY seq LIMIT $3 OFFSET $4"
+        ))
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(i64::from(limit))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await?;
+        let members = rows
+            .iter()
+            .map(member_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        with_connections(&mut conn, scope, members).await
     }
 
     /// Loads a member, lets `change` decide the next state and its events (`None`: unchanged),

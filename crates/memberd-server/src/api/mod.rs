@@ -1,6 +1,7 @@
 //! The HTTP faces and the routes every deployment needs (health, readiness, the OpenAPI
 //! document), assembled into one router.
 
+pub mod memberstack;
 pub mod native;
 
 use axum::extract::State;
@@ -11,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorFormat, NativeErrors};
 use crate::middleware::{auth, idempotency, rate_limit};
 use crate::state::AppState;
 
@@ -22,14 +23,8 @@ pub fn router(state: AppState) -> Router {
     let openapi_json = openapi
         .to_pretty_json()
         .expect("the OpenAPI document serialises");
-    let v1 = v1
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(
-            state.clone(),
-            idempotency::replay_idempotent_posts,
-        ))
-        .layer(from_fn_with_state(state.clone(), rate_limit::limit_per_key))
-        .layer(from_fn_with_state(state.clone(), auth::require_key));
+    let v1 =
+        with_key_layers::<NativeErrors>(v1.method_not_allowed_fallback(method_not_allowed), &state);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -40,8 +35,27 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(v1)
+        .merge(memberstack::router(&state))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Wraps a face's routes in the key check, the rate limit and the idempotency replay, which
+/// refuse in the face's own envelope.
+pub fn with_key_layers<F: ErrorFormat>(
+    router: Router<AppState>,
+    state: &AppState,
+) -> Router<AppState> {
+    router
+        .layer(from_fn_with_state(
+            state.clone(),
+            idempotency::replay_idempotent_posts::<F>,
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_per_key::<F>,
+        ))
+        .layer(from_fn_with_state(state.clone(), auth::require_key::<F>))
 }
 
 async fn healthz() -> impl IntoResponse {

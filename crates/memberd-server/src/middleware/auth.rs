@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorFormat};
 use crate::extract::Authed;
 use crate::ops::hash_secret;
 use crate::state::AppState;
@@ -22,11 +22,19 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
-pub async fn require_key(
+/// Resolves the key to its tenant, refusing in the envelope of the face `F`.
+pub async fn require_key<F: ErrorFormat>(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
-) -> Result<Response, ApiError> {
+) -> Response {
+    match authenticate(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(err) => F::render(err),
+    }
+}
+
+async fn authenticate(state: &AppState, mut request: Request) -> Result<Request, ApiError> {
     let Some(secret) = presented_key(request.headers()).filter(|s| !s.is_empty()) else {
         return Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -46,5 +54,5 @@ pub async fn require_key(
         key_id: owner.key_id,
         scope: owner.scope,
     });
-    Ok(next.run(request).await)
+    Ok(request)
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use memberd_store::IdempotencyState;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorFormat};
 use crate::extract::{body_too_large, Authed};
 use crate::state::AppState;
 
@@ -27,11 +27,16 @@ fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub async fn replay_idempotent_posts(
+/// Refuses in the envelope of the face `F`.
+pub async fn replay_idempotent_posts<F: ErrorFormat>(
     State(state): State<AppState>,
     request: Request,
     next: Next,
-) -> Result<Response, ApiError> {
+) -> Response {
+    replay(state, request, next).await.unwrap_or_else(F::render)
+}
+
+async fn replay(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
     if request.method() != Method::POST {
         return Ok(next.run(request).await);
     }

@@ -13,7 +13,7 @@ use governor::state::keyed::DashMapStateStore;
 use governor::Quota;
 use memberd_core::KeyId;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorFormat};
 use crate::extract::Authed;
 use crate::state::AppState;
 
@@ -59,22 +59,23 @@ impl RateLimiter {
     }
 }
 
-pub async fn limit_per_key(
+/// Refuses a key over its budget in the envelope of the face `F`.
+pub async fn limit_per_key<F: ErrorFormat>(
     State(state): State<AppState>,
     request: Request,
     next: Next,
-) -> Result<Response, ApiError> {
+) -> Response {
     let Some(limiter) = state.limiter() else {
-        return Ok(next.run(request).await);
+        return next.run(request).await;
     };
     let Some(authed) = request.extensions().get::<Authed>() else {
-        return Ok(next.run(request).await);
+        return next.run(request).await;
     };
     match limiter.limiter.check_key(&authed.key_id) {
         Ok(snapshot) => {
             let mut response = next.run(request).await;
             limiter.set_headers(response.headers_mut(), snapshot.remaining_burst_capacity());
-            Ok(response)
+            response
         }
         Err(not_until) => {
             let wait = not_until.wait_time_from(limiter.limiter.clock().now());
@@ -89,9 +90,9 @@ pub async fn limit_per_key(
                 ),
             );
             err.retry_after = Some(retry_after.max(1));
-            let mut response = axum::response::IntoResponse::into_response(err);
+            let mut response = F::render(err);
             limiter.set_headers(response.headers_mut(), 0);
-            Ok(response)
+            response
         }
     }
 }

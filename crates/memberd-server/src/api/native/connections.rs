@@ -168,7 +168,7 @@ pub async fn connect(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    ValidJson(input): ValidJson<ConnectIn>,
+    ValidJson(input, _): ValidJson<ConnectIn>,
 ) -> ApiResult<(StatusCode, Json<ConnectionOut>)> {
     let member = member_id(&id)?;
     let (plan, price) = body_plan(&input.plan_id, input.price_id.as_deref())?;
@@ -235,7 +235,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    ValidJson(input): ValidJson<CancelIn>,
+    ValidJson(input, _): ValidJson<CancelIn>,
 ) -> ApiResult<Json<ConnectionOut>> {
     let request = ConnectionRequest::Cancel {
         reason: input.reason,
@@ -252,7 +252,7 @@ pub async fn pause(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    ValidJson(input): ValidJson<PauseIn>,
+    ValidJson(input, _): ValidJson<PauseIn>,
 ) -> ApiResult<Json<ConnectionOut>> {
     let resume_at = parse_timestamp("resumeAt", input.resume_at.as_deref())?;
     change(&state, &auth, &id, ConnectionRequest::Pause { resume_at }).await
@@ -265,7 +265,7 @@ pub async fn resume(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    ValidJson(ResumeIn {}): ValidJson<ResumeIn>,
+    ValidJson(ResumeIn {}, _): ValidJson<ResumeIn>,
 ) -> ApiResult<Json<ConnectionOut>> {
     change(&state, &auth, &id, ConnectionRequest::Resume).await
 }
@@ -279,7 +279,7 @@ pub async fn replace(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    ValidJson(input): ValidJson<ReplaceIn>,
+    ValidJson(input, _): ValidJson<ReplaceIn>,
 ) -> ApiResult<Json<ConnectionOut>> {
     let (plan_id, price_id) = body_plan(&input.plan_id, input.price_id.as_deref())?;
     change(

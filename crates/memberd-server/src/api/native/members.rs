@@ -160,7 +160,7 @@ async fn hash_if_given(password: Option<String>) -> ApiResult<Option<String>> {
 pub async fn create(
     State(state): State<AppState>,
     auth: Authed,
-    ValidJson(input): ValidJson<MemberIn>,
+    ValidJson(input, _): ValidJson<MemberIn>,
 ) -> ApiResult<(StatusCode, Json<MemberOut>)> {
     let draft = NewMember {
         email: input.email,
@@ -268,7 +268,7 @@ pub async fn update(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    ValidJson(input): ValidJson<MemberPatchIn>,
+    ValidJson(input, _): ValidJson<MemberPatchIn>,
 ) -> ApiResult<Json<MemberOut>> {
     let id = member_id(&id)?;
     let password_hash = hash_if_given(input.password).await?;

@@ -126,7 +126,7 @@ pub fn plan_id(raw: &str) -> ApiResult<PlanId> {
 pub async fn create(
     State(state): State<AppState>,
     auth: Authed,
-    ValidJson(input): ValidJson<PlanIn>,
+    ValidJson(input, _): ValidJson<PlanIn>,
 ) -> ApiResult<(StatusCode, Json<PlanOut>)> {
     let plan_type = input.plan_type.unwrap_or(if input.prices.is_empty() {
         PlanType::Free
@@ -211,7 +211,7 @@ pub async fn update(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    ValidJson(input): ValidJson<PlanPatchIn>,
+    ValidJson(input, _): ValidJson<PlanPatchIn>,
 ) -> ApiResult<Json<PlanOut>> {
     let id = plan_id(&id)?;
     let now = state.now();

@@ -1,0 +1,412 @@
+//! The Memberstack 2.0 Admin API's members, as `@memberstack/admin` 1.7.0 sends and reads them.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use memberd_core::member::check_password;
+use memberd_core::{Email, Member, MemberId, MemberPatch, NewMember, PlanId, Timestamp};
+use memberd_store::{ConnectionView, Cursor, MemberFilter, MemberView, Order, PageRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{MemberstackErrors, MsError, MsResult};
+use crate::error::ApiError;
+use crate::extract::{double_option, Authed, ValidJson};
+use crate::passwords::hash_password;
+use crate::state::AppState;
+
+type Body<T> = ValidJson<T, MemberstackErrors>;
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 100;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MsMember {
+    id: String,
+    auth: MsAuth,
+    verified: bool,
+    meta_data: Map<String, Value>,
+    /// Left out of list pages unless `includeJSON=true`, as Memberstack does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    json: Option<Value>,
+    login_redirect: Option<String>,
+    profile_image: Option<String>,
+    stripe_customer_id: Option<String>,
+    last_login: Option<String>,
+    created_at: String,
+    custom_fields: Map<String, Value>,
+    permissions: Vec<String>,
+    plan_connections: Vec<MsPlanConnection>,
+}
+
+#[derive(Serialize)]
+struct MsAuth {
+    email: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MsPlanConnection {
+    id: String,
+    active: bool,
+    status: &'static str,
+    plan_id: String,
+    plan_name: String,
+    #[serde(rename = "type")]
+    connection_type: &'static str,
+    payment: Option<MsPayment>,
+}
+
+/// The billing terms of a paid connection. Dates are Unix seconds, as Stripe gives them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MsPayment {
+    amount: i64,
+    currency: String,
+    status: &'static str,
+    last_billing_date: Option<i64>,
+    next_billing_date: Option<i64>,
+    cancel_at_date: Option<i64>,
+    last_invoice: Option<String>,
+    last_receipt: Option<String>,
+    card: Option<String>,
+}
+
+fn unix_seconds(t: Option<Timestamp>) -> Option<i64> {
+    t.map(|t| t.as_unix_millis().div_euclid(1000))
+}
+
+fn connection(view: ConnectionView) -> MsPlanConnection {
+    let c = view.connection;
+    let payment = (c.amount > 0).then(|| MsPayment {
+        amount: c.amount,
+        currency: c.currency.clone().unwrap_or_default().to_ascii_lowercase(),
+        status: if c.active() { "PAID" } else { "UNPAID" },
+        last_billing_date: unix_seconds(c.current_period_start),
+        next_billing_date: unix_seconds(c.next_billing_date()),
+        cancel_at_date: unix_seconds(c.end_date.filter(|_| c.cancel_at_period_end)),
+        last_invoice: None,
+        last_receipt: None,
+        card: None,
+    });
+    MsPlanConnection {
+        id: c.id.to_string(),
+        active: c.active(),
+        status: c.status.as_str(),
+        plan_id: c.plan_id.to_string(),
+        plan_name: view.plan_name,
+        connection_type: c.connection_type.as_str(),
+        payment,
+    }
+}
+
+pub fn render(view: MemberView, include_json: bool) -> MsMember {
+    let permissions = view.permissions();
+    let m = view.member;
+    MsMember {
+        id: m.id.to_string(),
+        auth: MsAuth {
+            email: m.email.to_string(),
+        },
+        verified: m.verified,
+        meta_data: m.meta_data.as_map().clone(),
+        json: include_json.then(|| m.json.unwrap_or(Value::Null)),
+        login_redirect: m.login_redirect,
+        profile_image: m.profile_image,
+        stripe_customer_id: m.stripe_customer_id,
+        last_login: m.last_login.map(|t| t.to_rfc3339()),
+        created_at: m.created_at.to_rfc3339(),
+        custom_fields: m.custom_fields.as_map().clone(),
+        permissions,
+        plan_connections: view.connections.into_iter().map(connection).collect(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct Single<T> {
+    data: T,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MsPage {
+    data: Vec<MsMember>,
+    has_next_page: bool,
+    end_cursor: i64,
+    total_count: i64,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    first: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+    order: Option<String>,
+    #[serde(rename = "includeJSON")]
+    include_json: Option<String>,
+}
+
+fn invalid(param: &str, message: String) -> MsError {
+    MsError(ApiError::invalid(param, "invalid_parameter", message))
+}
+
+/// `GET members?first=&after=&order=`: `endCursor` is the position of the page's last member
+/// (the `after` given, or 0, on an empty page), so a walk never sees a member twice even while
+/// members are created and deleted.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authed,
+    Query(q): Query<ListQuery>,
+) -> MsResult<Json<MsPage>> {
+    let size = match q
+        .first
+        .as_deref()
+        .or(q.limit.as_deref())
+        .filter(|s| !s.is_empty())
+    {
+        None => DEFAULT_PAGE,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if n >= 1 => n.min(MAX_PAGE),
+            _ => {
+                return Err(invalid(
+                    "first",
+                    format!("first must be a whole number from 1 to {MAX_PAGE}, got {raw:?}"),
+                ))
+            }
+        },
+    };
+    let after = match q.after.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
+            invalid(
+                "after",
+                format!("after must be the endCursor of a previous page, got {raw:?}"),
+            )
+        })?),
+    };
+    let order = match q.order.as_deref().filter(|s| !s.is_empty()) {
+        None => Order::Asc,
+        Some(o) if o.eq_ignore_ascii_case("asc") => Order::Asc,
+        Some(o) if o.eq_ignore_ascii_case("desc") => Order::Desc,
+        Some(o) => {
+            return Err(invalid(
+                "order",
+                format!("order must be ASC or DESC, got {o:?}"),
+            ))
+        }
+    };
+    let include_json = q
+        .include_json
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let page = state
+        .store()
+        .list_members(
+            &auth.scope,
+            &MemberFilter::default(),
+            PageRequest {
+                after,
+                limit: size,
+                order,
+            },
+        )
+        .await?;
+    let end_cursor = page.next_cursor.or(after).map(|Cursor(n)| n).unwrap_or(0);
+    Ok(Json(MsPage {
+        has_next_page: page.has_more,
+        end_cursor,
+        total_count: page.total_count,
+        data: page
+            .items
+            .into_iter()
+            .map(|v| render(v, include_json))
+            .collect(),
+    }))
+}
+
+/// By id or by email. A miss answers `{"data": null}` with 200, which the SDK resolves.
+pub async fn retrieve(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(key): Path<String>,
+) -> MsResult<Json<Single<Option<MsMember>>>> {
+    let store = state.store();
+    let found = if let Some(id) = MemberId::parse(&key) {
+        store.get_member(&auth.scope, &id).await?
+    } else if let Ok(email) = Email::parse(&key) {
+        store.get_member_by_email(&auth.scope, &email).await?
+    } else {
+        None
+    };
+    Ok(Json(Single {
+        data: found.map(|v| render(v, true)),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct PlanRef {
+    #[serde(rename = "planId")]
+    plan_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MsMemberIn {
+    email: String,
+    password: Option<String>,
+    #[serde(default)]
+    plans: Vec<PlanRef>,
+    custom_fields: Option<Map<String, Value>>,
+    meta_data: Option<Map<String, Value>>,
+    json: Option<Value>,
+    login_redirect: Option<String>,
+}
+
+fn plan_id(field: String, raw: &str) -> MsResult<PlanId> {
+    PlanId::parse(raw).ok_or_else(|| {
+        MsError(ApiError::invalid(
+            field.clone(),
+            "invalid_id",
+            format!("{field} must be a plan id such as pln_…, got {raw:?}"),
+        ))
+    })
+}
+
+/// Creates a member with free plans only, all or nothing.
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authed,
+    ValidJson(input, _): Body<MsMemberIn>,
+) -> MsResult<(StatusCode, Json<Single<MsMember>>)> {
+    let plans = input
+        .plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| plan_id(format!("plans[{i}].planId"), &p.plan_id))
+        .collect::<MsResult<Vec<_>>>()?;
+    let draft = NewMember {
+        email: input.email,
+        custom_fields: input.custom_fields,
+        meta_data: input.meta_data,
+        json: input.json,
+        login_redirect: input.login_redirect,
+        ..NewMember::default()
+    };
+    let (mut member, event) = Member::create(draft, state.now())?;
+    if let Some(password) = input.password {
+        check_password(&password)?;
+        member.password_hash = Some(hash_password(password).await?);
+    }
+    let view = state
+        .store()
+        .insert_member_with_free_plans(&auth.scope, &member, &event, &plans)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Single {
+            data: render(view, true),
+        }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MsMemberPatch {
+    email: Option<String>,
+    verified: Option<bool>,
+    custom_fields: Option<Map<String, Value>>,
+    meta_data: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "double_option")]
+    json: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "double_option")]
+    login_redirect: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    profile_image: Option<Option<String>>,
+}
+
+fn member_id(raw: &str) -> MsResult<MemberId> {
+    MemberId::parse(raw).ok_or_else(|| MsError(ApiError::not_found("member", raw)))
+}
+
+/// `customFields` and `metaData` are shallow-merged; `json` is replaced whole.
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+    ValidJson(input, _): Body<MsMemberPatch>,
+) -> MsResult<Json<Single<MsMember>>> {
+    let id = member_id(&id)?;
+    let patch = MemberPatch {
+        email: input.email,
+        verified: input.verified,
+        custom_fields: input.custom_fields,
+        meta_data: input.meta_data,
+        json: input.json,
+        login_redirect: input.login_redirect,
+        profile_image: input.profile_image,
+        ..MemberPatch::default()
+    };
+    let now = state.now();
+    let view = state
+        .store()
+        .update_member(&auth.scope, &id, |m| m.patch(patch, now))
+        .await?;
+    Ok(Json(Single {
+        data: render(view, true),
+    }))
+}
+
+#[derive(Serialize)]
+pub struct DeletedId {
+    id: String,
+}
+
+/// The SDK may send `deleteStripeCustomer` and `cancelStripeSubscriptions`; memberd keeps no
+/// Stripe objects of its own to act on, so they change nothing.
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> MsResult<Json<Single<DeletedId>>> {
+    let id = member_id(&id)?;
+    state
+        .store()
+        .delete_member(&auth.scope, &id, state.now())
+        .await?;
+    Ok(Json(Single {
+        data: DeletedId { id: id.to_string() },
+    }))
+}
+
+/// Memberstack answers the plan routes with a plain-text `OK`, which the SDK hands back.
+pub async fn add_plan(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+    ValidJson(input, _): Body<PlanRef>,
+) -> MsResult<&'static str> {
+    let member = member_id(&id)?;
+    let plan = plan_id("planId".into(), &input.plan_id)?;
+    state
+        .store()
+        .connect_free_plan(&auth.scope, &member, &plan, state.now())
+        .await
+        .map_err(|e| MsError(ApiError::from(e)))?;
+    Ok("OK")
+}
+
+pub async fn remove_plan(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+    ValidJson(input, _): Body<PlanRef>,
+) -> MsResult<&'static str> {
+    let member = member_id(&id)?;
+    let plan = plan_id("planId".into(), &input.plan_id)?;
+    state
+        .store()
+        .remove_free_plan(&auth.scope, &member, &plan, state.now())
+        .await?;
+    Ok("OK")
+}
