@@ -161,6 +161,17 @@ impl TestApp {
         send(self.request(Method::DELETE, path)).await
     }
 
+    /// A request to a Memberstack face, keyed as Memberstack clients do.
+    pub fn ms(&self, method: Method, path: &str) -> RequestBuilder {
+        self.ms_as(&self.key, method, path)
+    }
+
+    pub fn ms_as(&self, key: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("X-API-KEY", key)
+    }
+
     /// Creates what most tests need, asserting that it worked.
     pub async fn create_plan(&self, body: Value) -> Value {
         let (status, plan) = self.post("/v1/plans", body).await;
@@ -220,6 +231,38 @@ pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
     }
     assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     (status, body)
+}
+
+/// Sends a request to a Memberstack face: errors come in Memberstack's envelope,
+/// `{"error": {"code", "message"}}`, and nothing else.
+pub async fn send_ms(request: RequestBuilder) -> (StatusCode, Value) {
+    let response: Response = request.send().await.expect("the server answers");
+    let status = response.status();
+    assert!(response.headers().contains_key("x-request-id"));
+    let text = response.text().await.unwrap();
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("a JSON body, got {text:?}: {e}"));
+    if status.is_client_error() || status.is_server_error() {
+        let error = body["error"].as_object().expect("an error object");
+        assert!(
+            error["code"].is_string() && error["message"].is_string(),
+            "{body}"
+        );
+        assert_eq!(error.len(), 2, "only code and message: {body}");
+    }
+    assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    (status, body)
+}
+
+/// Asserts a Memberstack error: its status and code.
+#[track_caller]
+pub fn assert_ms_error(
+    (status, body): &(StatusCode, Value),
+    want_status: StatusCode,
+    want_code: &str,
+) {
+    assert_eq!(*status, want_status, "{body}");
+    assert_eq!(body["error"]["code"], want_code, "{body}");
 }
 
 pub fn assert_error_envelope(body: &Value) {
