@@ -5,6 +5,7 @@
 //! transition is impossible. Charging and the passage of time (trial end, renewal, dunning,
 //! expiry) build on these states in the lifecycle engine.
 
+use crate::event::PlanChange;
 use crate::fields::check_text;
 use crate::plan::wire_enum;
 use crate::{
@@ -354,7 +355,7 @@ impl PlanConnection {
                     next.cancel_at_period_end = true;
                     next.cancel_reason = reason;
                     next.end_date = Some(period_end);
-                    vec![NewEvent::plan_updated(&next)]
+                    vec![NewEvent::plan_updated(&next, PlanChange::CancelScheduled)]
                 } else {
                     next.status = ConnectionStatus::Canceled;
                     next.canceled_at = Some(now);
@@ -393,7 +394,7 @@ impl PlanConnection {
                 next.status = ConnectionStatus::Paused;
                 next.paused_at = Some(now);
                 next.resume_at = resume_at;
-                vec![NewEvent::plan_updated(&next)]
+                vec![NewEvent::plan_updated(&next, PlanChange::Paused)]
             }
             ConnectionCommand::Resume => {
                 if self.status != ConnectionStatus::Paused {
@@ -420,7 +421,7 @@ impl PlanConnection {
                         next.end_date = Some(end);
                     }
                 }
-                vec![NewEvent::plan_updated(&next)]
+                vec![NewEvent::plan_updated(&next, PlanChange::Resumed)]
             }
             ConnectionCommand::Replace { plan, price_id } => {
                 if plan.id == self.plan_id

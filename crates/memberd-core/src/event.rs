@@ -15,8 +15,32 @@ crate::plan::wire_enum!(
         MemberPlanUpdated => "member.plan.updated",
         MemberPlanReplaced => "member.plan.replaced",
         MemberPlanCanceled => "member.plan.canceled",
+        PaymentFailed => "payment.failed",
+        PaymentSucceeded => "payment.succeeded",
+        WebhookEndpointDisabled => "webhook.endpoint.disabled",
     }
 );
+
+/// What a `member.plan.updated` event changed, so that a receiver (and the Appstle flavour,
+/// which names pauses and resumptions apart) need not diff two snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanChange {
+    CancelScheduled,
+    Paused,
+    Resumed,
+    Updated,
+}
+
+impl PlanChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanChange::CancelScheduled => "cancel_scheduled",
+            PlanChange::Paused => "paused",
+            PlanChange::Resumed => "resumed",
+            PlanChange::Updated => "updated",
+        }
+    }
+}
 
 /// An event the domain asks to record; the store gives it an id and a place in the log.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,8 +86,17 @@ pub fn connection_payload(c: &PlanConnection) -> Value {
         "planId": c.plan_id,
         "priceId": c.price_id,
         "memberId": c.member_id,
+        "amount": c.amount,
+        "currency": c.currency,
+        "interval": c.interval.map(|i| i.as_str()),
+        "intervalCount": c.interval_count,
+        "startDate": c.start_date,
         "cancelAtPeriodEnd": c.cancel_at_period_end,
         "currentPeriodEnd": c.current_period_end,
+        "nextBillingDate": c.next_billing_date(),
+        "endDate": c.end_date,
+        "cancelReason": c.cancel_reason,
+        "createdAt": c.created_at,
         "updatedAt": c.updated_at,
     })
 }
@@ -97,10 +130,22 @@ impl NewEvent {
         }
     }
 
-    pub fn plan_updated(c: &PlanConnection) -> Self {
+    pub fn plan_updated(c: &PlanConnection, change: PlanChange) -> Self {
         NewEvent {
             kind: EventKind::MemberPlanUpdated,
-            data: json!({ "id": c.member_id, "planConnection": connection_payload(c) }),
+            data: json!({
+                "id": c.member_id,
+                "change": change.as_str(),
+                "planConnection": connection_payload(c),
+            }),
+        }
+    }
+
+    /// The dispatcher turned an endpoint off: it answered 410 Gone, or failed for too long.
+    pub fn endpoint_disabled(endpoint_id: &str, url: &str, reason: &str) -> Self {
+        NewEvent {
+            kind: EventKind::WebhookEndpointDisabled,
+            data: json!({ "endpointId": endpoint_id, "url": url, "reason": reason }),
         }
     }
 

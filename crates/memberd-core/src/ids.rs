@@ -76,6 +76,12 @@ typed_id!(/// A plan connection: a member's hold on a plan.
     ConnectionId, "con");
 typed_id!(/// An event in the event log.
     EventId, "evt");
+typed_id!(/// A webhook endpoint.
+    EndpointId, "ep");
+typed_id!(/// One event's delivery to one endpoint, with its retries.
+    DeliveryId, "dlv");
+typed_id!(/// One attempt at a delivery.
+    AttemptId, "att");
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ pub mod member;
 pub mod plan;
 pub mod tenancy;
 pub mod timestamp;
+pub mod webhook;
 
 pub use access::{AccessDecision, AccessQuery, AccessReason, Grant};
 pub use connection::{ConnectionCommand, ConnectionStatus, ConnectionType, PlanConnection};
@@ -24,7 +25,10 @@ pub use email::Email;
 pub use error::DomainError;
 pub use event::{Event, EventKind, NewEvent};
 pub use fields::{CustomFields, MetaData};
-pub use ids::{AppId, ConnectionId, EventId, KeyId, MemberId, PlanId, PriceId};
+pub use ids::{
+    AppId, AttemptId, ConnectionId, DeliveryId, EndpointId, EventId, KeyId, MemberId, PlanId,
+    PriceId,
+};
 pub use member::{Member, MemberPatch, NewMember};
 pub use plan::{Interval, Plan, PlanPatch, PlanStatus, PlanType, Price};
 pub use tenancy::{Environment, Scope};

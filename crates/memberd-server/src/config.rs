@@ -1,6 +1,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::workers::webhooks::DispatcherConfig;
+
 /// The server's settings, validated once at start-up. The CLI fills it from flags and
 /// `MEMBERD_*` environment variables.
 #[derive(Debug, Clone)]
@@ -15,6 +17,10 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// How long a request may take before it is abandoned and answered with 503.
     pub request_timeout: Duration,
+    /// Whether `serve` runs the workers (the webhook dispatcher) in its own process.
+    pub run_workers: bool,
+    /// How the webhook dispatcher sends.
+    pub webhooks: DispatcherConfig,
 }
 
 impl Default for Config {
@@ -25,6 +31,8 @@ impl Default for Config {
             rate_limit_burst: 200,
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            run_workers: true,
+            webhooks: DispatcherConfig::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -10,12 +11,14 @@ pub mod middleware;
 pub mod ops;
 mod passwords;
 pub mod state;
+pub mod workers;
 
 pub use config::Config;
 pub use state::AppState;
 
 use std::any::Any;
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
@@ -23,20 +26,23 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use memberd_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::clock::SystemClock;
 use crate::error::ApiError;
+use crate::workers::webhooks::Dispatcher;
 
 /// The router with every layer a request passes through: a request id (kept when the client
 /// sends one), a tracing span, panic recovery, a timeout and the body limit.
-pub fn app(config: Config, store: Store) -> Router {
+pub fn app(config: Config, store: Store, wake_workers: Option<Arc<Notify>>) -> Router {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit_bytes;
-    let state = AppState::new(config, store);
+    let state = AppState::new(config, store, wake_workers);
     api::router(state).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -78,16 +84,51 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// Serves the API on an already-bound listener until `shutdown` resolves, then finishes the
 /// requests in flight and returns. Tests bind port 0 and pass the listener in, so they never
-/// race for ports.
+/// race for ports. Unless `config.run_workers` is off, the webhook dispatcher runs alongside
+/// and finishes its pass in flight too.
 pub async fn serve(
     config: Config,
     store: Store,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = app(config, store);
+    let (stop, stopped) = watch::channel(false);
+    let dispatcher = if config.run_workers {
+        Some(Dispatcher::new(
+            store.clone(),
+            config.webhooks.clone(),
+            Arc::new(SystemClock),
+        )?)
+    } else {
+        None
+    };
+    let app = app(config, store, dispatcher.as_ref().map(|d| d.waker()));
+    let worker = dispatcher.map(|d| tokio::spawn(d.run(until(stopped.clone()))));
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(until(stopped))
         .await?;
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     Ok(())
+}
+
+/// Runs the workers alone (`memberd worker`), polling the database, until `shutdown` resolves.
+pub async fn run_workers(
+    config: Config,
+    store: Store,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let dispatcher = Dispatcher::new(store, config.webhooks, Arc::new(SystemClock))?;
+    dispatcher.run(shutdown).await;
+    Ok(())
+}
+
+/// Resolves once the flag turns true.
+async fn until(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
 }

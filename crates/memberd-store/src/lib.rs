@@ -18,6 +18,7 @@ mod plans;
 mod pool;
 mod rows;
 mod sql;
+mod webhooks;
 
 pub use apps::{ApiKey, App, KeyOwner};
 pub use connections::{ConnectionRequest, ConnectionView};
@@ -27,5 +28,6 @@ pub use members::{MemberFilter, MemberView};
 pub use page::{Cursor, Order, Page, PageRequest};
 pub use plans::PlanFilter;
 pub use pool::{Backend, Store};
+pub use webhooks::{AttemptFilter, AttemptRecord, AttemptResult, DeliveryNext, DueDelivery};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -42,6 +42,9 @@ pub enum Command {
     /// Run the server (migrating the database first). On an empty database, creates a
     /// default app and prints its keys, once.
     Serve(ServeArgs),
+    /// Run only the workers (the webhook dispatcher), for running them apart from the API or
+    /// on several machines over one PostgreSQL database.
+    Worker(WorkerArgs),
     /// Bring the database schema up to date, then exit.
     Migrate,
     /// Manage apps: the tenants, each with a live and a sandbox environment.
@@ -73,6 +76,35 @@ pub struct ServeArgs {
     /// How long a request may run, in seconds, before it is answered with 503.
     #[arg(long, env = "MEMBERD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+
+    /// Do not run the workers in this process (run `memberd worker` elsewhere).
+    #[arg(long, env = "MEMBERD_NO_WORKERS")]
+    pub no_workers: bool,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Let webhooks reach loopback, private and link-local addresses (for a receiver on this
+    /// machine or your own network). Off by default: a guard against request forgery.
+    #[arg(long, env = "MEMBERD_ALLOW_PRIVATE_WEBHOOK_TARGETS")]
+    pub allow_private_webhook_targets: bool,
+
+    /// How long a webhook receiver may take to answer, in seconds.
+    #[arg(long, env = "MEMBERD_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    pub webhook_timeout_secs: u64,
+
+    /// How many webhook deliveries are sent at once.
+    #[arg(long, env = "MEMBERD_WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    pub webhook_concurrency: usize,
 }
 
 #[derive(Debug, Subcommand)]

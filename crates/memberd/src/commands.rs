@@ -6,18 +6,34 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use memberd_core::{AppId, KeyId};
 use memberd_server::ops::{self, NewKey};
+use memberd_server::workers::webhooks::DispatcherConfig;
 use memberd_server::Config;
 use memberd_store::{App, Store};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{AppsCommand, Cli, Command, KeysCommand, LogFormat, ServeArgs};
+use crate::cli::{AppsCommand, Cli, Command, KeysCommand, LogFormat, ServeArgs, WebhookArgs};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(cli.log_format);
     let url = database_url(&cli.database_url);
     match cli.command {
         Command::Serve(args) => serve(&url, args).await,
+        Command::Worker(args) => {
+            let store = open(&url).await?;
+            let config = Config {
+                webhooks: dispatcher_config(&args.webhooks),
+                ..Config::default()
+            };
+            println!(
+                "memberd {} worker is running (database: {})",
+                env!("CARGO_PKG_VERSION"),
+                redact(&url)
+            );
+            memberd_server::run_workers(config, store.clone(), shutdown_signal()).await?;
+            store.close().await;
+            Ok(())
+        }
         Command::Migrate => {
             let store = open(&url).await?;
             store.close().await;
@@ -95,6 +111,8 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         rate_limit_burst: args.rate_limit_burst,
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        run_workers: !args.no_workers,
+        webhooks: dispatcher_config(&args.webhooks),
     };
     let store = open(url).await?;
     let listener = TcpListener::bind(config.listen)
@@ -132,6 +150,15 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn dispatcher_config(args: &WebhookArgs) -> DispatcherConfig {
+    DispatcherConfig {
+        timeout: Duration::from_secs(args.webhook_timeout_secs.max(1)),
+        concurrency: args.webhook_concurrency.max(1),
+        allow_private_targets: args.allow_private_webhook_targets,
+        ..DispatcherConfig::default()
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

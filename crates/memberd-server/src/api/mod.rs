@@ -37,7 +37,22 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .merge(memberstack::router(&state))
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), wake_workers_after_writes))
         .with_state(state)
+}
+
+/// A write that succeeded may have recorded events: tell the in-process dispatcher.
+async fn wake_workers_after_writes(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let writes = request.method() != axum::http::Method::GET;
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        state.wake_workers();
+    }
+    response
 }
 
 /// Wraps a face's routes in the key check, the rate limit and the idempotency replay, which

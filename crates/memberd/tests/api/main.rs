@@ -19,3 +19,5 @@ mod memberstack_v2;
 mod openapi;
 mod plans;
 mod readme;
+mod receiver;
+mod webhooks;

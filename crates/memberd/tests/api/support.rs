@@ -40,11 +40,15 @@ enum Cleanup {
 
 /// Settings for tests: the defaults, without a rate limit unless a test asks for one.
 pub fn test_config() -> Config {
-    Config {
+    let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         rate_limit_per_second: 0,
         ..Config::default()
-    }
+    };
+    // Test receivers listen on 127.0.0.1.
+    config.webhooks.allow_private_targets = true;
+    config.webhooks.poll_interval = std::time::Duration::from_millis(100);
+    config
 }
 
 fn secret_of(keys: &[ops::NewKey], env: Environment) -> String {

@@ -6,6 +6,7 @@ pub mod events;
 pub mod members;
 pub mod page;
 pub mod plans;
+pub mod webhooks;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -30,6 +31,7 @@ use crate::state::AppState;
         (name = "plan connections", description = "A member's hold on a plan, and its lifecycle"),
         (name = "access", description = "May this member pass?"),
         (name = "events", description = "The change feed"),
+        (name = "webhooks", description = "Signed delivery of every event to your endpoints"),
     )
 )]
 struct NativeDoc;
@@ -67,4 +69,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(access::check_access))
         .routes(routes!(events::list))
         .routes(routes!(events::retrieve))
+        .routes(routes!(webhooks::event_attempts))
+        .routes(routes!(webhooks::event_types))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(
+            webhooks::retrieve,
+            webhooks::update,
+            webhooks::delete
+        ))
+        .routes(routes!(webhooks::secret))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::endpoint_attempts))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::recover))
 }

@@ -1,0 +1,3 @@
+//! Workers: claim → run → record loops that drain queues kept in the database.
+
+pub mod webhooks;

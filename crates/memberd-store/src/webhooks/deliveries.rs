@@ -1,0 +1,478 @@
+//! The dispatcher's side of the store: fan the event log out into deliveries, claim due ones
+//! with a lease, record each attempt and what follows from it.
+
+use std::collections::HashMap;
+
+use memberd_core::event::Event;
+use memberd_core::webhook::Endpoint;
+use memberd_core::{AppId, AttemptId, DeliveryId, EndpointId, EventId, NewEvent, Scope, Timestamp};
+use sqlx::any::AnyRow;
+
+use super::endpoints::{endpoint_from_row, load_endpoint, ENDPOINT_COLUMNS};
+use crate::plans::{into_page, page_tail};
+use crate::rows::{env, int, json_value, opt_text, text, ts};
+use crate::sql::Sql;
+use crate::{events, Backend, Page, PageRequest, Result, Store, StoreError};
+
+/// A delivery a worker holds the lease of, with what it needs to send it.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: DeliveryId,
+    pub scope: Scope,
+    pub endpoint: Endpoint,
+    pub event: Event,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// Whether an operator asked for this attempt.
+    pub replay: bool,
+}
+
+/// One attempt, as logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    pub event_id: EventId,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// `automatic` or `manual`.
+    pub trigger: String,
+    pub started_at: Timestamp,
+    pub duration_ms: i64,
+    pub status_code: Option<u16>,
+    /// The start of the response body, bounded.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What becomes of a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DeliveryNext {
+    Delivered,
+    RetryAt(Timestamp),
+    GiveUp,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub scope: Scope,
+    pub attempt: AttemptRecord,
+    pub next: DeliveryNext,
+    /// Turn the endpoint off, for this reason (`gone`, `failing`).
+    pub disable_endpoint: Option<String>,
+    pub lease_owner: String,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub enum AttemptFilter {
+    Endpoint(EndpointId),
+    Event(EventId),
+}
+
+const ATTEMPT_COLUMNS: &str =
+    "seq, id, delivery_id, endpoint_id, event_id, attempt, trigger, started_at, \
+    duration_ms, status_code, response_body, error";
+
+fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {
+    let status: Option<i64> = sqlx::Row::try_get(row, "status_code")?;
+    Ok(AttemptRecord {
+        id: AttemptId::from_trusted(text(row, "id")?),
+        delivery_id: DeliveryId::from_trusted(text(row, "delivery_id")?),
+        endpoint_id: EndpointId::from_trusted(text(row, "endpoint_id")?),
+        event_id: EventId::from_trusted(text(row, "event_id")?),
+        attempt: u32::try_from(int(row, "attempt")?).unwrap_or(u32::MAX),
+        trigger: text(row, "trigger")?,
+        started_at: ts(row, "started_at")?,
+        duration_ms: int(row, "duration_ms")?,
+        status_code: status.and_then(|s| u16::try_from(s).ok()),
+        response_body: opt_text(row, "response_body")?,
+        error: opt_text(row, "error")?,
+    })
+}
+
+fn event_from_row(row: &AnyRow) -> Result<Event> {
+    Ok(Event {
+        id: EventId::from_trusted(text(row, "id")?),
+        kind: text(row, "type")?,
+        data: json_value(row, "data")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn in_list(sql: &mut Sql, values: &[&str]) {
+    sql.push(" IN (");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(*v);
+    }
+    sql.push(")");
+}
+
+impl Store {
+    /// Turns new events into deliveries for every enabled endpoint that wants them, at most
+    /// `batch` events per endpoint per call. Returns how many deliveries it created. Safe to
+    /// run from several workers at once: a delivery exists once per endpoint and event, and
+    /// an endpoint's cursor only moves forward from where a worker read it.
+    pub async fn fan_out(&self, batch: u32) -> Result<usize> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS}, event_cursor FROM webhook_endpoints WHERE enabled = 1 ORDER BY seq"
+        ))
+        .fetch_all(&self.read)
+        .await?;
+        let mut created = 0;
+        for row in &rows {
+            let endpoint = endpoint_from_row(row)?;
+            let scope = Scope::new(AppId::from_trusted(text(row, "app_id")?), env(row, "env")?);
+            let cursor = int(row, "event_cursor")?;
+            created += self
+                .fan_out_endpoint(&scope, &endpoint, cursor, batch)
+                .await?;
+        }
+        Ok(created)
+    }
+
+    async fn fan_out_endpoint(
+        &self,
+        scope: &Scope,
+        endpoint: &Endpoint,
+        cursor: i64,
+        batch: u32,
+    ) -> Result<usize> {
+        let events = sqlx::query(
+            "SELECT seq, id, type, data, created_at FROM events \
+             WHERE app_id = $1 AND env = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(cursor)
+        .bind(i64::from(batch))
+        .fetch_all(&self.read)
+        .await?;
+        let Some(last) = events.last() else {
+            return Ok(0);
+        };
+        let new_cursor = int(last, "seq")?;
+        let mut wanted = Vec::new();
+        for row in &events {
+            let event = event_from_row(row)?;
+            if endpoint.wants(&event.kind, &event.data).is_some() {
+                wanted.push((event.id, event.created_at));
+            }
+        }
+        let mut tx = self.write.begin().await?;
+        if !wanted.is_empty() {
+            let mut insert = Sql::new(
+                "INSERT INTO webhook_deliveries (id, app_id, env, endpoint_id, event_id, status, attempts, \
+                 next_attempt_at, created_at, updated_at) VALUES ",
+            );
+            for (i, (event_id, created_at)) in wanted.iter().enumerate() {
+                if i > 0 {
+                    insert.push(", ");
+                }
+                insert.push("(");
+                insert.text(DeliveryId::generate().as_str()).push(", ");
+                insert.text(scope.app_id.as_str()).push(", ");
+                insert.text(scope.env.as_str()).push(", ");
+                insert.text(endpoint.id.as_str()).push(", ");
+                // Due at once, whatever the dispatcher's clock says.
+                insert.text(event_id.as_str()).push(", 'pending', 0, 0, ");
+                insert.int(created_at.as_micros()).push(", ");
+                insert.int(created_at.as_micros()).push(")");
+            }
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.query().execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "UPDATE webhook_endpoints SET event_cursor = $1 WHERE id = $2 AND event_cursor = $3",
+        )
+        .bind(new_cursor)
+        .bind(endpoint.id.as_str())
+        .bind(cursor)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(wanted.len())
+    }
+
+    /// Leases up to `limit` deliveries that are due at `now` and belong to enabled endpoints,
+    /// until `lease_until`. A delivery under a live lease is never handed out again, on either
+    /// backend: the lease condition is checked again on the row being updated.
+    pub async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        owner: &str,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
+        let skip_locked = match self.backend {
+            Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let claimed = sqlx::query(&format!(
+            "UPDATE webhook_deliveries SET lease_until = $1, lease_owner = $2 \
+             WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= $3 \
+                 AND (d.lease_until IS NULL OR d.lease_until < $3) AND e.enabled = 1 \
+                 ORDER BY d.next_attempt_at, d.seq LIMIT $4{skip_locked}) \
+             AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING id, app_id, env, endpoint_id, event_id, attempts, replay"
+        ))
+        .bind(lease_until.as_micros())
+        .bind(owner)
+        .bind(now.as_micros())
+        .bind(i64::from(limit))
+        .fetch_all(&self.write)
+        .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let endpoint_ids: Vec<String> = claimed
+            .iter()
+            .map(|r| text(r, "endpoint_id"))
+            .collect::<Result<_>>()?;
+        let event_ids: Vec<String> = claimed
+            .iter()
+            .map(|r| text(r, "event_id"))
+            .collect::<Result<_>>()?;
+        let mut conn = self.read.acquire().await?;
+        let mut q = Sql::new(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id"
+        ));
+        let refs: Vec<&str> = endpoint_ids.iter().map(String::as_str).collect();
+        in_list(&mut q, &refs);
+        let endpoints: HashMap<String, Endpoint> = q
+            .query()
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| endpoint_from_row(r).map(|e| (e.id.to_string(), e)))
+            .collect::<Result<_>>()?;
+        let mut q = Sql::new("SELECT id, type, data, created_at FROM events WHERE id");
+        let refs: Vec<&str> = event_ids.iter().map(String::as_str).collect();
+        in_list(&mut q, &refs);
+        let events: HashMap<String, Event> = q
+            .query()
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| event_from_row(r).map(|e| (e.id.to_string(), e)))
+            .collect::<Result<_>>()?;
+        let mut due = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            let endpoint_id = text(row, "endpoint_id")?;
+            let event_id = text(row, "event_id")?;
+            let (Some(endpoint), Some(event)) =
+                (endpoints.get(&endpoint_id), events.get(&event_id))
+            else {
+                // Deleted between the claim and the read: nothing left to send.
+                continue;
+            };
+            due.push(DueDelivery {
+                id: DeliveryId::from_trusted(text(row, "id")?),
+                scope: Scope::new(AppId::from_trusted(text(row, "app_id")?), env(row, "env")?),
+                endpoint: endpoint.clone(),
+                event: event.clone(),
+                attempts: u32::try_from(int(row, "attempts")?).unwrap_or(u32::MAX),
+                replay: int(row, "replay")? != 0,
+            });
+        }
+        Ok(due)
+    }
+
+    /// Logs an attempt and applies what follows from it, in one transaction: the delivery is
+    /// delivered, retried later or given up on, and the endpoint's health is updated (and it
+    /// is turned off, with a `webhook.endpoint.disabled` event, when asked).
+    pub async fn record_attempt(&self, result: &AttemptResult) -> Result<()> {
+        let a = &result.attempt;
+        let scope = &result.scope;
+        let mut tx = self.write.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_attempts (id, app_id, env, delivery_id, endpoint_id, event_id, attempt, trigger, \
+             started_at, duration_ms, status_code, response_body, error) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $4)",
+        )
+        .bind(a.id.as_str())
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(a.delivery_id.as_str())
+        .bind(a.endpoint_id.as_str())
+        .bind(a.event_id.as_str())
+        .bind(i64::from(a.attempt))
+        .bind(&a.trigger)
+        .bind(a.started_at.as_micros())
+        .bind(a.duration_ms)
+        .bind(a.status_code.map(i64::from))
+        .bind(a.response_body.as_deref())
+        .bind(a.error.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // The endpoint was deleted while the attempt was in flight.
+            return Ok(());
+        }
+        let now = result.now.as_micros();
+        let (status, next_at) = match result.next {
+            DeliveryNext::Delivered => ("delivered", None),
+            DeliveryNext::RetryAt(at) => ("pending", Some(at.as_micros())),
+            DeliveryNext::GiveUp => ("failed", None),
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
+             lease_owner = NULL, replay = 0, last_attempt_at = $4, updated_at = $4 WHERE id = $5 AND lease_owner = $6",
+        )
+        .bind(status)
+        .bind(i64::from(a.attempt))
+        .bind(next_at)
+        .bind(now)
+        .bind(a.delivery_id.as_str())
+        .bind(&result.lease_owner)
+        .execute(&mut *tx)
+        .await?;
+        let health = if result.next == DeliveryNext::Delivered {
+            "UPDATE webhook_endpoints SET last_success_at = $1, failing_since = NULL WHERE id = $2"
+        } else {
+            "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2"
+        };
+        sqlx::query(health)
+            .bind(now)
+            .bind(a.endpoint_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if let Some(reason) = &result.disable_endpoint {
+            let turned_off = sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1, updated_at = $2 \
+                 WHERE id = $3 AND enabled = 1",
+            )
+            .bind(reason)
+            .bind(now)
+            .bind(a.endpoint_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if turned_off.rows_affected() == 1 {
+                let url = sqlx::query("SELECT url FROM webhook_endpoints WHERE id = $1")
+                    .bind(a.endpoint_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let event = NewEvent::endpoint_disabled(
+                    a.endpoint_id.as_str(),
+                    &text(&url, "url")?,
+                    reason,
+                );
+                events::record(&mut tx, self.backend, scope, &[event], result.now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The attempt log of an endpoint or of an event, newest first.
+    pub async fn list_attempts(
+        &self,
+        scope: &Scope,
+        filter: &AttemptFilter,
+        page: PageRequest,
+    ) -> Result<Page<AttemptRecord>> {
+        let filtered = |sql: &mut Sql| {
+            sql.push(" WHERE app_id = ").text(scope.app_id.as_str());
+            sql.push(" AND env = ").text(scope.env.as_str());
+            match filter {
+                AttemptFilter::Endpoint(id) => sql.push(" AND endpoint_id = ").text(id.as_str()),
+                AttemptFilter::Event(id) => sql.push(" AND event_id = ").text(id.as_str()),
+            };
+        };
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM webhook_attempts");
+        filtered(&mut count);
+        let mut list = Sql::new(format!("SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts"));
+        filtered(&mut list);
+        page_tail(&mut list, "seq", page);
+        let mut conn = self.read.acquire().await?;
+        let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
+        let rows = list.query().fetch_all(&mut *conn).await?;
+        let items = rows
+            .iter()
+            .map(|row| Ok((int(row, "seq")?, attempt_from_row(row)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(into_page(items, page, total))
+    }
+
+    /// Sends an event to an endpoint again, now, whatever became of it before. `NotFound`
+    /// for an endpoint or event of another scope.
+    pub async fn redeliver(
+        &self,
+        scope: &Scope,
+        endpoint_id: &EndpointId,
+        event_id: &EventId,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        if load_endpoint(&mut tx, scope, endpoint_id).await?.is_none() {
+            return Err(StoreError::not_found("webhook endpoint", endpoint_id));
+        }
+        let event = sqlx::query("SELECT id FROM events WHERE app_id = $1 AND env = $2 AND id = $3")
+            .bind(scope.app_id.as_str())
+            .bind(scope.env.as_str())
+            .bind(event_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if event.is_none() {
+            return Err(StoreError::not_found("event", event_id));
+        }
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, app_id, env, endpoint_id, event_id, status, attempts, replay, \
+             next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, 1, 0, $6, $6) \
+             ON CONFLICT (endpoint_id, event_id) DO UPDATE SET status = 'pending', attempts = 0, replay = 1, \
+             next_attempt_at = 0, updated_at = $6",
+        )
+        .bind(DeliveryId::generate().as_str())
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(endpoint_id.as_str())
+        .bind(event_id.as_str())
+        .bind(now.as_micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sends again every delivery to an endpoint that failed for good and was made at or after
+    /// `since`. Returns how many.
+    pub async fn recover_endpoint(
+        &self,
+        scope: &Scope,
+        endpoint_id: &EndpointId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let mut tx = self.write.begin().await?;
+        if load_endpoint(&mut tx, scope, endpoint_id).await?.is_none() {
+            return Err(StoreError::not_found("webhook endpoint", endpoint_id));
+        }
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, replay = 1, next_attempt_at = 0, \
+             updated_at = $1 WHERE endpoint_id = $2 AND status = 'failed' AND created_at >= $3",
+        )
+        .bind(now.as_micros())
+        .bind(endpoint_id.as_str())
+        .bind(since.as_micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// How many deliveries are still pending, across every scope (for tests and benchmarks
+    /// that wait for the dispatcher to finish).
+    pub async fn pending_deliveries(&self) -> Result<i64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending'")
+                .fetch_one(&self.read)
+                .await?;
+        int(&row, "n")
+    }
+}
