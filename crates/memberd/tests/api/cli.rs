@@ -29,6 +29,10 @@ pub struct Served {
 
 impl Served {
     pub fn start(database_url: &str) -> Served {
+        Served::start_with(database_url, &[])
+    }
+
+    pub fn start_with(database_url: &str, extra: &[&str]) -> Served {
         let mut child = memberd()
             .args([
                 "serve",
@@ -37,6 +41,7 @@ impl Served {
                 "--database-url",
                 database_url,
             ])
+            .args(extra)
             .env_remove("MEMBERD_LOG")
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
@@ -92,6 +97,14 @@ impl Served {
         assert!(status.success());
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "memberd exits cleanly on SIGTERM: {exit}");
+    }
+}
+
+impl Served {
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -291,6 +304,7 @@ fn every_command_has_help() {
         vec!["--help"],
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
+        vec!["worker", "--help"],
         vec!["apps", "--help"],
         vec!["apps", "create", "--help"],
         vec!["apps", "list", "--help"],

@@ -16,6 +16,7 @@ mod members;
 mod memberstack_sdk;
 mod memberstack_v1;
 mod memberstack_v2;
+mod no_event_lost;
 mod openapi;
 mod plans;
 mod readme;

@@ -1,0 +1,102 @@
+//! No event is lost when memberd is killed mid-delivery: the outbox and the delivery leases
+//! live in the database, so a restarted memberd picks up where the dead one stopped.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::cli::{temp_db, Served};
+use crate::receiver::Receiver;
+
+const EVENTS: usize = 150;
+
+async fn survives_sigkill(database_url: &str) {
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_millis(60));
+    let flags = [
+        "--allow-private-webhook-targets",
+        "--webhook-timeout-secs",
+        "2",
+        "--webhook-concurrency",
+        "4",
+        "--rate-limit-per-second",
+        "0",
+    ];
+    let served = Served::start_with(database_url, &flags);
+    let key = served.secret("sk_sb_").expect("a sandbox key");
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{}/v1/webhook-endpoints", served.base))
+        .bearer_auth(&key)
+        .json(&json!({"url": format!("{}/hook", receiver.base), "eventTypes": ["member.created"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    for i in 0..EVENTS {
+        let response = client
+            .post(format!("{}/v1/members", served.base))
+            .bearer_auth(&key)
+            .json(&json!({"email": format!("m{i}@example.com")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    receiver
+        .wait_for(120, "the first deliveries", |r| r.len() >= 10)
+        .await;
+    served.kill_hard();
+    let before = receiver.received().len();
+    assert!(
+        before < EVENTS,
+        "killed while deliveries were still in flight ({before} done)"
+    );
+
+    let again = Served::start_with(database_url, &flags);
+    let got = receiver
+        .wait_for(180, "every event after the restart", |r| {
+            r.iter()
+                .map(|x| x.header("webhook-id").to_owned())
+                .collect::<HashSet<_>>()
+                .len()
+                >= EVENTS
+        })
+        .await;
+    let ids: HashSet<String> = got
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), EVENTS, "every event id, at least once");
+    assert!(got.iter().all(|r| r.json()["type"] == "member.created"));
+    again.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_is_lost_when_memberd_is_killed_on_sqlite() {
+    let (dir, url) = temp_db();
+    survives_sigkill(&url).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_is_lost_when_memberd_is_killed_on_postgres() {
+    let Ok(admin_url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
+        eprintln!("MEMBERD_TEST_POSTGRES_URL is unset: PostgreSQL SIGKILL test skipped");
+        return;
+    };
+    let admin = memberd_store::Store::connect(&admin_url).await.unwrap();
+    let name = format!("memberd_kill_{}", rand::random::<u32>());
+    admin
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    survives_sigkill(&format!("{base}/{name}")).await;
+    admin
+        .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    admin.close().await;
+}
