@@ -56,14 +56,22 @@ export function sdk(key = KEY) {
 // ---------------------------------------------------------------------------
 
 export async function native(method, path, body, key = KEY) {
+  return nativeRaw(method, path, body === undefined ? undefined : JSON.stringify(body), key);
+}
+
+/**
+ * Like `native`, but sends `rawBody` (a string) exactly as given, so a test
+ * controls every byte of the JSON (key order, number spellings, escapes).
+ */
+export async function nativeRaw(method, path, rawBody, key = KEY) {
   const headers = { Authorization: `Bearer ${key}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (rawBody !== undefined) headers["Content-Type"] = "application/json";
   let res;
   try {
     res = await fetch(`${BASE}${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: rawBody,
       signal: AbortSignal.timeout(30_000),
     });
   } catch (err) {
@@ -191,4 +199,27 @@ export function countIds(ids) {
 export function assertNoDuplicates(ids, label) {
   const dups = [...countIds(ids)].filter(([, n]) => n > 1).map(([id, n]) => `${id} x${n}`);
   assert.deepEqual(dups, [], `${label}: ids visited more than once`);
+}
+
+// ---------------------------------------------------------------------------
+// Polling
+// ---------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Calls `check()` every `interval` ms until it returns a truthy value, which
+ * it then returns. After `timeout` ms it fails with `describe()`'s text, so
+ * the failure says what was there instead.
+ */
+export async function waitUntil(check, { timeout = 30_000, interval = 100, describe = () => "" } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const result = await check();
+    if (result) return result;
+    if (Date.now() >= deadline) {
+      assert.fail(`gave up after ${timeout / 1000} s. ${describe()}`);
+    }
+    await sleep(interval);
+  }
 }

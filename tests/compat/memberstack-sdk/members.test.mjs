@@ -1,9 +1,10 @@
 // memberd <-> official @memberstack/admin SDK (1.7.0) compatibility suite.
 //
-// Everything lives in this one file on purpose: `node --test` runs separate
-// test files in parallel processes, and the pagination tests assert exact
-// totalCount values, which only hold while no other test creates or deletes
-// members. Inside a file, node:test runs suites and tests one after another.
+// All member tests live in this one file on purpose: the pagination tests
+// assert exact totalCount values, which only hold while no other test creates
+// or deletes members. Inside a file, node:test runs suites and tests one after
+// another. webhooks.test.mjs creates members too, so the suite runs with
+// `node --test --test-concurrency=1` (one file at a time, not in parallel).
 
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";

@@ -37,7 +37,7 @@ async fn the_official_sdk_works_unmodified(app: Arc<TestApp>) {
     let (base, key, live_key) = (app.base.clone(), app.key.clone(), app.live_key.clone());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .args(["--test", "--test-reporter=tap"])
+            .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
             .current_dir(suite_dir())
             .env("MEMBERD_BASE_URL", base)
             .env("MEMBERD_KEY", key)

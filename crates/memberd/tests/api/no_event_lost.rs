@@ -54,7 +54,15 @@ async fn survives_sigkill(database_url: &str) {
         "killed while deliveries were still in flight ({before} done)"
     );
 
-    let again = Served::start_with(database_url, &flags);
+    // The rest is delivered by `memberd worker`, beside a server that runs no workers.
+    let again = Served::start_with(database_url, &[&flags[..], &["--no-workers"]].concat());
+    let mut worker = super::cli::memberd()
+        .args(["worker", "--database-url", database_url])
+        .args(&flags[..5])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("memberd worker starts");
     let got = receiver
         .wait_for(180, "every event after the restart", |r| {
             r.iter()
@@ -70,6 +78,13 @@ async fn survives_sigkill(database_url: &str) {
         .collect();
     assert_eq!(ids.len(), EVENTS, "every event id, at least once");
     assert!(got.iter().all(|r| r.json()["type"] == "member.created"));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    assert!(
+        worker.wait().unwrap().success(),
+        "the worker stops cleanly on SIGTERM"
+    );
     again.stop();
 }
 

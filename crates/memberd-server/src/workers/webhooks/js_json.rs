@@ -159,11 +159,11 @@ mod tests {
     }
 
     #[test]
-    fn index_keys_come_first_in_numeric_order() {
+    fn index_keys_come_first_in_numeric_order_then_the_rest_as_given() {
         let value = json!({"b": 1, "10": 2, "9": 3, "a": 4, "01": 5, "-1": 6, "4294967295": 7});
         assert_eq!(
             to_string(&value),
-            r#"{"9":3,"10":2,"-1":6,"01":5,"4294967295":7,"a":4,"b":1}"#
+            r#"{"9":3,"10":2,"b":1,"a":4,"01":5,"-1":6,"4294967295":7}"#
         );
     }
 

@@ -146,6 +146,12 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
+            // Looked at before every pass, also while busy, so a stop is never starved.
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                () = std::future::ready(()) => {}
+            }
             let idle = match self.tick().await {
                 Ok(tick) => tick.is_idle(),
                 Err(err) => {
