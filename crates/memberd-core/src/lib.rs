@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod appstle;
 pub mod connection;
 pub mod email;
 pub mod error;

@@ -20,6 +20,12 @@ use crate::error::{ApiError, ErrorFormat, NativeErrors};
 pub struct Authed {
     pub key_id: memberd_core::KeyId,
     pub scope: Scope,
+    /// The app's shop domain, if it is a store.
+    pub shop_domain: Option<String>,
+    /// Whether the app's keys work without a partner key (Appstle's API plan).
+    pub api_access: bool,
+    /// What the rate limit counts against: the key, or for Appstle's face the store.
+    pub limit_key: String,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Authed {

@@ -100,3 +100,31 @@ pub async fn bootstrap(store: &Store) -> Result<Option<(App, Vec<NewKey>)>, Stor
     }
     create_app(store, "Default app", None).await.map(Some)
 }
+
+/// A partner key just created, with its secret shown this once.
+#[derive(Debug, Clone)]
+pub struct NewPartnerKey {
+    pub key: memberd_store::PartnerKey,
+    pub secret: String,
+}
+
+/// Creates a partner key (Appstle's `X-App-Key`) for an integration.
+pub async fn create_partner_key(store: &Store, name: &str) -> Result<NewPartnerKey, StoreError> {
+    let random: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(SECRET_RANDOM_CHARS)
+        .map(char::from)
+        .collect();
+    let secret = format!("pk_{random}");
+    let key = memberd_store::PartnerKey {
+        id: format!("ptn_{:016x}", rand::random::<u64>()),
+        name: name.to_owned(),
+        hint: format!("pk_{}…", &random[..HINT_RANDOM_CHARS]),
+        created_at: now(),
+        revoked_at: None,
+    };
+    store
+        .insert_partner_key(&key, &hash_secret(&secret))
+        .await?;
+    Ok(NewPartnerKey { key, secret })
+}

@@ -36,6 +36,20 @@ pub struct ApiKey {
 pub struct KeyOwner {
     pub key_id: KeyId,
     pub scope: Scope,
+    /// The app's shop, for the Appstle face's `shop` check.
+    pub shop_domain: Option<String>,
+    /// Whether the app's merchant keys work without a partner key.
+    pub api_access: bool,
+}
+
+/// A partner key (Appstle's `X-App-Key`), without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerKey {
+    pub id: String,
+    pub name: String,
+    pub hint: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 fn app_from_row(row: &AnyRow) -> Result<App> {
@@ -152,10 +166,12 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The owner of the live (not revoked) key with this hash.
+    /// The owner of the live (not revoked) key with this hash, with what the faces check of
+    /// its app: one query on the path of every request.
     pub async fn key_owner(&self, key_hash: &str) -> Result<Option<KeyOwner>> {
         let row = sqlx::query(
-            "SELECT id, app_id, env FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT k.id, k.app_id, k.env, a.shop_domain, a.api_access FROM api_keys k \
+             JOIN apps a ON a.id = k.app_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.read)
@@ -167,8 +183,74 @@ impl Store {
                     AppId::from_trusted(text(&row, "app_id")?),
                     env(&row, "env")?,
                 ),
+                shop_domain: opt_text(&row, "shop_domain")?,
+                api_access: flag(&row, "api_access")?,
             })
         })
         .transpose()
+    }
+
+    /// Turns an app's direct API access on or off; `false` when there is no such app.
+    pub async fn set_api_access(&self, id: &AppId, on: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE apps SET api_access = $1 WHERE id = $2")
+            .bind(i64::from(on))
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn insert_partner_key(&self, key: &PartnerKey, key_hash: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO partner_keys (id, name, key_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(key_hash)
+        .bind(&key.hint)
+        .bind(key.created_at.as_micros())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_partner_keys(&self) -> Result<Vec<PartnerKey>> {
+        let rows = sqlx::query(
+            "SELECT id, name, hint, created_at, revoked_at FROM partner_keys ORDER BY seq",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PartnerKey {
+                    id: text(row, "id")?,
+                    name: text(row, "name")?,
+                    hint: text(row, "hint")?,
+                    created_at: ts(row, "created_at")?,
+                    revoked_at: opt_ts(row, "revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn revoke_partner_key(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE partner_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now.as_micros())
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether a live partner key has this hash.
+    pub async fn partner_key_is_valid(&self, key_hash: &str) -> Result<bool> {
+        let row =
+            sqlx::query("SELECT id FROM partner_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                .bind(key_hash)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.is_some())
     }
 }

@@ -17,6 +17,9 @@ use crate::{events, Result, Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct ConnectionView {
     pub connection: PlanConnection,
+    /// The connection's number in the store, unique across every app: the numeric id Appstle's
+    /// face gives a membership contract.
+    pub number: i64,
     pub plan_name: String,
     pub plan_permissions: Vec<String>,
 }
@@ -38,7 +41,7 @@ pub enum ConnectionRequest {
     },
 }
 
-const VIEW_SELECT: &str = "SELECT c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, c.status, \
+const VIEW_SELECT: &str = "SELECT c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, c.status, \
     c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
     c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
     c.paused_at, c.resume_at, c.end_date, c.created_at, c.updated_at, \
@@ -76,9 +79,10 @@ fn connection_from_row(row: &AnyRow) -> Result<PlanConnection> {
     })
 }
 
-fn view_from_row(row: &AnyRow) -> Result<ConnectionView> {
+pub(crate) fn view_from_row(row: &AnyRow) -> Result<ConnectionView> {
     Ok(ConnectionView {
         connection: connection_from_row(row)?,
+        number: int(row, "seq")?,
         plan_name: text(row, "plan_name")?,
         plan_permissions: string_list(row, "plan_permissions")?,
     })
@@ -148,12 +152,14 @@ pub(crate) async fn lock_member(
     Ok(row.is_some())
 }
 
-async fn insert(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> Result<()> {
-    sqlx::query(
+/// Inserts a connection and returns its number.
+async fn insert(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> Result<i64> {
+    let row = sqlx::query(
         "INSERT INTO plan_connections (id, app_id, env, member_id, plan_id, price_id, connection_type, status, \
          amount, currency, billing_interval, interval_count, start_date, current_period_start, current_period_end, \
          trial_end, cancel_at_period_end, canceled_at, cancel_reason, paused_at, resume_at, end_date, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+         RETURNING seq",
     )
     .bind(c.id.as_str())
     .bind(scope.app_id.as_str())
@@ -179,10 +185,10 @@ async fn insert(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> 
     .bind(opt_micros(c.end_date))
     .bind(c.created_at.as_micros())
     .bind(c.updated_at.as_micros())
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, &[("id", "id")]))?;
-    Ok(())
+    int(&row, "seq")
 }
 
 async fn update(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> Result<()> {
@@ -265,11 +271,12 @@ pub(crate) async fn connect_in(
         .map(|v| v.connection)
         .collect();
     let (connection, event) = PlanConnection::connect(member_id, &plan, price_id, &existing, now)?;
-    insert(conn, scope, &connection).await?;
+    let number = insert(conn, scope, &connection).await?;
     touch_member(conn, scope, member_id, now).await?;
     events::record(conn, store.backend, scope, &[event], now).await?;
     Ok(ConnectionView {
         connection,
+        number,
         plan_name: plan.name,
         plan_permissions: plan.permissions,
     })
@@ -336,14 +343,15 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found("plan", plan_id))?;
         memberd_core::connection::ensure_free(&plan, "planId")?;
-        let connections: Vec<PlanConnection> = load_views(&mut tx, scope, &[member_id])
-            .await?
-            .into_iter()
-            .map(|v| v.connection)
-            .collect();
+        let views = load_views(&mut tx, scope, &[member_id]).await?;
+        let connections: Vec<PlanConnection> = views.iter().map(|v| v.connection.clone()).collect();
         let current = memberd_core::connection::held(&connections, plan_id).ok_or_else(|| {
             StoreError::not_found("plan connection", format!("{member_id} on {plan_id}"))
         })?;
+        let number = views
+            .iter()
+            .find(|v| v.connection.id == current.id)
+            .map_or(0, |v| v.number);
         let command = ConnectionCommand::Cancel {
             reason: None,
             at_period_end: false,
@@ -355,6 +363,7 @@ impl Store {
         tx.commit().await?;
         Ok(ConnectionView {
             connection: next,
+            number,
             plan_name: plan.name,
             plan_permissions: plan.permissions,
         })

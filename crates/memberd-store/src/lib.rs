@@ -9,6 +9,7 @@
 
 mod apps;
 mod connections;
+mod contracts;
 mod error;
 mod events;
 mod idempotency;
@@ -20,8 +21,9 @@ mod rows;
 mod sql;
 mod webhooks;
 
-pub use apps::{ApiKey, App, KeyOwner};
+pub use apps::{ApiKey, App, KeyOwner, PartnerKey};
 pub use connections::{ConnectionRequest, ConnectionView};
+pub use contracts::{ContractFilter, ContractView};
 pub use error::StoreError;
 pub use idempotency::IdempotencyState;
 pub use members::{MemberFilter, MemberView};

@@ -53,6 +53,9 @@ pub enum Command {
     /// Manage secret API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage partner keys: the `X-App-Key` of an integration that works with every store.
+    #[command(subcommand)]
+    Partners(PartnersCommand),
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +123,37 @@ pub enum AppsCommand {
     },
     /// List the apps.
     List,
+    /// Change an app: turn its direct API access on or off.
+    Update {
+        /// The app (`app_…`).
+        id: String,
+        /// Whether the store's merchant keys work on their own; without it they need a partner key.
+        #[arg(long, value_enum)]
+        api_access: Switch,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartnersCommand {
+    /// Create a partner key and print it once.
+    Create {
+        /// The integration's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List partner keys (never their secrets).
+    List,
+    /// Revoke a partner key: it stops working at once.
+    Revoke {
+        /// The key's id (`ptn_…`), as `memberd partners list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

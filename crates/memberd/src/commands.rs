@@ -12,7 +12,10 @@ use memberd_store::{App, Store};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{AppsCommand, Cli, Command, KeysCommand, LogFormat, ServeArgs, WebhookArgs};
+use crate::cli::{
+    AppsCommand, Cli, Command, KeysCommand, LogFormat, PartnersCommand, ServeArgs, Switch,
+    WebhookArgs,
+};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(cli.log_format);
@@ -49,6 +52,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => {
             let store = open(&url).await?;
             let result = keys(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Partners(command) => {
+            let store = open(&url).await?;
+            let result = partners(&store, command).await;
             store.close().await;
             result
         }
@@ -237,30 +246,93 @@ async fn apps(store: &Store, command: AppsCommand) -> anyhow::Result<()> {
             print_keys(&keys);
             Ok(())
         }
+        AppsCommand::Update { id, api_access } => {
+            let app_id = parse_app_id(&id)?;
+            let on = matches!(api_access, Switch::On);
+            if !store.set_api_access(&app_id, on).await? {
+                bail!("no such app: {app_id} (see `memberd apps list`)");
+            }
+            println!(
+                "API access of {app_id} is {}.",
+                if on {
+                    "on: its merchant keys work on their own"
+                } else {
+                    "off: its merchant keys need a partner key (X-App-Key)"
+                }
+            );
+            Ok(())
+        }
         AppsCommand::List => {
             let apps = store.list_apps().await?;
             if apps.is_empty() {
                 println!("No apps yet: `memberd serve` creates one on first start, or use `memberd apps create --name NAME`.");
                 return Ok(());
             }
-            println!("{:<30} {:<24} {:<32} CREATED", "ID", "NAME", "SHOP");
+            println!(
+                "{:<30} {:<24} {:<32} {:<4} CREATED",
+                "ID", "NAME", "SHOP", "API"
+            );
             for App {
                 id,
                 name,
                 shop_domain,
+                api_access,
                 created_at,
-                ..
             } in apps
             {
                 println!(
-                    "{:<30} {:<24} {:<32} {}",
+                    "{:<30} {:<24} {:<32} {:<4} {}",
                     id,
                     name,
                     shop_domain.as_deref().unwrap_or("-"),
+                    if api_access { "on" } else { "off" },
                     created_at
                 );
             }
             Ok(())
+        }
+    }
+}
+
+async fn partners(store: &Store, command: PartnersCommand) -> anyhow::Result<()> {
+    match command {
+        PartnersCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() {
+                bail!("--name must not be empty");
+            }
+            let key = ops::create_partner_key(store, name).await?;
+            println!(
+                "Created the partner key {} for {name}. Its secret is shown this once; keep it safe:",
+                key.key.id
+            );
+            println!("  {}", key.secret);
+            println!("Send it as X-App-Key together with a store's merchant key (X-API-Key).");
+            Ok(())
+        }
+        PartnersCommand::List => {
+            let keys = store.list_partner_keys().await?;
+            if keys.is_empty() {
+                println!("No partner keys.");
+                return Ok(());
+            }
+            println!("{:<22} {:<24} {:<10} STATE", "ID", "NAME", "SECRET");
+            for key in keys {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "active".to_owned(),
+                };
+                println!("{:<22} {:<24} {:<10} {state}", key.id, key.name, key.hint);
+            }
+            Ok(())
+        }
+        PartnersCommand::Revoke { id } => {
+            if store.revoke_partner_key(&id, ops::now()).await? {
+                println!("Revoked {id}: it no longer works.");
+                Ok(())
+            } else {
+                bail!("no active partner key {id} (see `memberd partners list`)")
+            }
         }
     }
 }

@@ -212,8 +212,8 @@ function checkShape(rec, label) {
   } else if (rec.path === "/appstle") {
     assert.equal(typeof b.type, "string", `${label}: type`);
     assert.match(b.type, /^membership\./, `${label}: type`);
-    assert.equal(typeof b.data.id, "string", `${label}: data.id`);
-    assert.match(b.data.id, /^con_/, `${label}: data.id should be a plan connection id`);
+    assert.equal(typeof b.data.id, "number", `${label}: data.id should be the contract's number`);
+    assert.match(b.data.planConnectionId, /^con_/, `${label}: data.planConnectionId should be a plan connection id`);
   } else {
     assert.fail(`${label}: request to an unexpected path ${rec.path}`);
   }
@@ -250,7 +250,7 @@ describe("webhooks", { timeout: 180_000 }, () => {
   function isOurs(rec) {
     const d = rec.json?.data;
     if (!d || !member) return false;
-    if (rec.path === "/appstle") return d.id === conId || d.memberId === member.id;
+    if (rec.path === "/appstle") return d.planConnectionId === conId || d.memberId === member.id;
     return d.id === member.id || d.memberId === member.id || d.planConnection?.memberId === member.id;
   }
 
@@ -415,7 +415,8 @@ describe("webhooks", { timeout: 180_000 }, () => {
     }
     const appstle = firstRound["/appstle"][0].json;
     assert.equal(appstle.type, "membership.created");
-    assert.equal(appstle.data.id, conId, "/appstle: data.id should be the member's plan connection");
+    assert.equal(appstle.data.planConnectionId, conId, "/appstle: data.planConnectionId should be the member's plan connection");
+    assert.equal(typeof appstle.data.id, "number", "/appstle: data.id is the contract's number");
   });
 
   it("writes JSON exactly as JavaScript does, so the SDK's re-serialisation matches", () => {

@@ -6,11 +6,15 @@ mod endpoint;
 
 pub use endpoint::{parse_url, Endpoint, EndpointDraft, EndpointPatch, PREVIOUS_SECRET_GRACE_SECS};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use crate::appstle::{self, ContractFacts};
 use crate::event::{connection_payload, member_payload, Event, PlanChange};
 use crate::plan::wire_enum;
-use crate::{EventKind, Member, NewEvent, NewMember, PlanConnection, Timestamp};
+use crate::{
+    ConnectionStatus, ConnectionType, EventKind, Member, NewEvent, NewMember, PlanConnection,
+    Timestamp,
+};
 
 wire_enum!(
     /// The shape of the bodies an endpoint receives.
@@ -86,14 +90,6 @@ fn appstle_type(kind: EventKind, data: &Value) -> Option<&'static str> {
     })
 }
 
-/// Appstle's status words: British `CANCELLED`, the rest as memberd has them.
-fn appstle_status(status: &str) -> String {
-    match status {
-        "CANCELED" => "CANCELLED".to_owned(),
-        other => other.to_owned(),
-    }
-}
-
 /// The type an endpoint of this flavour receives for an event, if it receives it at all.
 pub fn outgoing_type(flavour: Flavour, kind: &str, data: &Value) -> Option<&'static str> {
     let kind = EventKind::parse(kind)?;
@@ -120,8 +116,22 @@ pub fn types_of(flavour: Flavour) -> Vec<&'static str> {
     }
 }
 
+/// What the store knows of a contract beyond the event: its number, its plan's name and the
+/// member's customer id, for the `appstle` flavour.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContractContext {
+    pub number: Option<i64>,
+    pub plan_name: Option<String>,
+    pub customer_id: Option<String>,
+}
+
 /// The message an endpoint of this flavour is sent for an event, if any.
 pub fn message(flavour: Flavour, event: &Event) -> Option<Message> {
+    message_with(flavour, event, &ContractContext::default())
+}
+
+/// Like [`message`], with what the store knows of the contract an `appstle` message is about.
+pub fn message_with(flavour: Flavour, event: &Event, context: &ContractContext) -> Option<Message> {
     let event_type = outgoing_type(flavour, &event.kind, &event.data)?;
     let body = match flavour {
         Flavour::Native => json!({
@@ -136,46 +146,41 @@ pub fn message(flavour: Flavour, event: &Event) -> Option<Message> {
             "timestamp": event.created_at.as_unix_millis(),
             "data": event.data,
         }),
-        Flavour::Appstle => json!({ "type": event_type, "data": appstle_data(event) }),
+        Flavour::Appstle => json!({ "type": event_type, "data": appstle_data(event, context) }),
     };
     Some(Message { event_type, body })
 }
 
-/// A membership contract as Appstle's webhooks carry it, from a plan-connection event.
-fn appstle_data(event: &Event) -> Value {
+/// The plan connection a plan-connection event is about, in Appstle's contract shape.
+fn appstle_data(event: &Event, context: &ContractContext) -> Value {
     let c = &event.data["planConnection"];
-    let date = |v: &Value| {
-        v.as_str()
-            .and_then(Timestamp::parse)
-            .map(|t| Value::String(t.to_date()))
-            .unwrap_or(Value::Null)
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let time = |v: &Value| v.as_str().and_then(Timestamp::parse);
+    let facts = ContractFacts {
+        number: context.number,
+        connection_id: text(&c["id"]).unwrap_or_default(),
+        member_id: text(&event.data["id"]).unwrap_or_default(),
+        customer_id: context.customer_id.clone(),
+        plan_id: text(&c["planId"]).unwrap_or_default(),
+        plan_name: context.plan_name.clone(),
+        status: c["status"]
+            .as_str()
+            .and_then(ConnectionStatus::parse)
+            .unwrap_or(ConnectionStatus::Active),
+        connection_type: c["type"]
+            .as_str()
+            .and_then(ConnectionType::parse)
+            .unwrap_or(ConnectionType::Free),
+        interval: c["interval"].as_str().and_then(crate::Interval::parse),
+        interval_count: c["intervalCount"].as_u64().unwrap_or(1) as u32,
+        amount: c["amount"].as_i64().unwrap_or(0),
+        currency: text(&c["currency"]),
+        start_date: time(&c["startDate"]).unwrap_or(event.created_at),
+        next_billing_date: time(&c["nextBillingDate"]),
+        end_date: time(&c["endDate"]),
+        cancel_reason: text(&event.data["reason"]).or_else(|| text(&c["cancelReason"])),
     };
-    let cycle = match c["interval"].as_str() {
-        Some("DAY") => json!("DAILY"),
-        Some("WEEK") => json!("WEEKLY"),
-        Some("MONTH") => json!("MONTHLY"),
-        Some("YEAR") => json!("YEARLY"),
-        _ => Value::Null,
-    };
-    let mut contract = Map::new();
-    contract.insert("id".into(), c["id"].clone());
-    contract.insert("memberId".into(), event.data["id"].clone());
-    contract.insert("planId".into(), c["planId"].clone());
-    contract.insert(
-        "status".into(),
-        c["status"].as_str().map(appstle_status).into(),
-    );
-    contract.insert("startDate".into(), date(&c["startDate"]));
-    contract.insert("nextBillingDate".into(), date(&c["nextBillingDate"]));
-    contract.insert("endDate".into(), date(&c["endDate"]));
-    contract.insert("billingCycleType".into(), cycle);
-    contract.insert("billingCycleCount".into(), c["intervalCount"].clone());
-    contract.insert("amount".into(), c["amount"].clone());
-    contract.insert("currency".into(), c["currency"].clone());
-    if let Some(reason) = event.data["reason"].as_str() {
-        contract.insert("cancellationReason".into(), json!(reason));
-    }
-    Value::Object(contract)
+    serde_json::to_value(appstle::contract(facts)).unwrap_or_default()
 }
 
 /// One entry of `GET /v1/event-types`.
@@ -308,7 +313,12 @@ pub fn catalog() -> Vec<EventTypeInfo> {
             _ => EventKind::MemberPlanUpdated,
         };
         let event = example_event(source);
-        let example = json!({ "type": name, "data": appstle_data(&event) });
+        let context = ContractContext {
+            number: Some(1001),
+            plan_name: Some("Gold".into()),
+            customer_id: Some("12345".into()),
+        };
+        let example = json!({ "type": name, "data": appstle_data(&event, &context) });
         entries.push(EventTypeInfo {
             name,
             description,
@@ -432,7 +442,11 @@ mod tests {
         for (name, _) in APPSTLE_TYPES {
             let entry = catalog.iter().find(|e| e.name == *name).unwrap();
             assert_eq!(entry.example["type"], *name);
-            assert!(entry.example["data"]["id"].is_string(), "{name}");
+            assert_eq!(entry.example["data"]["id"], 1001, "{name}");
+            assert!(entry.example["data"]["planConnectionId"]
+                .as_str()
+                .unwrap()
+                .starts_with("con_"));
         }
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP faces and the routes every deployment needs (health, readiness, the OpenAPI
 //! document), assembled into one router.
 
+pub mod appstle;
 pub mod memberstack;
 pub mod native;
 
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(v1)
         .merge(memberstack::router(&state))
+        .merge(appstle::router(&state))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), wake_workers_after_writes))
         .with_state(state)

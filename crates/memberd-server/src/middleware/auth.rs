@@ -51,8 +51,11 @@ async fn authenticate(state: &AppState, mut request: Request) -> Result<Request,
             ApiError::unauthenticated("the API key is not valid: it is unknown or revoked")
         })?;
     request.extensions_mut().insert(Authed {
+        limit_key: owner.key_id.to_string(),
         key_id: owner.key_id,
         scope: owner.scope,
+        shop_domain: owner.shop_domain,
+        api_access: owner.api_access,
     });
     Ok(request)
 }

@@ -1,4 +1,4 @@
-//! A rate limit per API key (GCRA, from `governor`), answered with 429, `Retry-After` and the
+//! A rate limit per API key, or per store on Appstle's face (GCRA, from `governor`), answered with 429, `Retry-After` and the
 //! `RateLimit-*` headers of the IETF draft on every response.
 
 use std::num::NonZeroU32;
@@ -11,15 +11,14 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::Quota;
-use memberd_core::KeyId;
 
 use crate::error::{ApiError, ErrorFormat};
 use crate::extract::Authed;
 use crate::state::AppState;
 
 type Limiter = governor::RateLimiter<
-    KeyId,
-    DashMapStateStore<KeyId>,
+    String,
+    DashMapStateStore<String>,
     DefaultClock,
     StateInformationMiddleware,
 >;
@@ -71,7 +70,7 @@ pub async fn limit_per_key<F: ErrorFormat>(
     let Some(authed) = request.extensions().get::<Authed>() else {
         return next.run(request).await;
     };
-    match limiter.limiter.check_key(&authed.key_id) {
+    match limiter.limiter.check_key(&authed.limit_key) {
         Ok(snapshot) => {
             let mut response = next.run(request).await;
             limiter.set_headers(response.headers_mut(), snapshot.remaining_burst_capacity());
@@ -85,7 +84,7 @@ pub async fn limit_per_key<F: ErrorFormat>(
                 "rate_limit_error",
                 "rate_limited",
                 format!(
-                    "this key may make {} requests per second (bursts of {}); retry after {retry_after} s",
+                    "at most {} requests per second (bursts of {}) are allowed; retry after {retry_after} s",
                     limiter.per_second, limiter.burst
                 ),
             );

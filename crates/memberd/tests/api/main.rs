@@ -5,6 +5,7 @@
 mod support;
 
 mod access;
+mod appstle;
 mod auth;
 mod bad_input;
 mod cli;

@@ -272,7 +272,12 @@ async fn every_flavour_is_delivered_and_signed(app: Arc<TestApp>) {
         ]
     );
     let cancelled = find("/appstle", "type", "membership.cancelled").json();
-    assert_eq!(cancelled["data"]["id"], connection["id"]);
+    assert_eq!(cancelled["data"]["planConnectionId"], connection["id"]);
+    assert!(
+        cancelled["data"]["id"].is_i64(),
+        "Appstle's contract ids are numbers"
+    );
+    assert_eq!(cancelled["data"]["membershipPlanName"], "Club");
     assert_eq!(cancelled["data"]["status"], "CANCELLED");
     assert_eq!(cancelled["data"]["cancellationReason"], "moving");
     assert!(

@@ -14,8 +14,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memberd_core::webhook::{self, failed_too_long, next_attempt, Flavour};
-use memberd_core::{AttemptId, Timestamp};
+use memberd_core::webhook::{self, failed_too_long, next_attempt, ContractContext, Flavour};
+use memberd_core::{AttemptId, ConnectionId, Timestamp};
 use memberd_store::{AttemptRecord, AttemptResult, DeliveryNext, DueDelivery, Store};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
@@ -223,15 +223,38 @@ impl Dispatcher {
         }
     }
 
+    /// The contract an `appstle` message is about, as the store knows it now (its number, plan
+    /// name and customer id are not in the event).
+    async fn contract_context(&self, d: &DueDelivery) -> ContractContext {
+        if d.endpoint.flavour != Flavour::Appstle {
+            return ContractContext::default();
+        }
+        let Some(id) = d.event.data["planConnection"]["id"]
+            .as_str()
+            .and_then(ConnectionId::parse)
+        else {
+            return ContractContext::default();
+        };
+        self.store
+            .contract_context(&d.scope, &id)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "could not read a contract for an appstle message");
+                ContractContext::default()
+            })
+    }
+
     /// Sends one message; the receiver's status and the start of its body, or why nothing
     /// was received.
     async fn send(&self, d: &DueDelivery, now: Timestamp) -> Result<(u16, String), String> {
-        let message = webhook::message(d.endpoint.flavour, &d.event).ok_or_else(|| {
-            format!(
-                "the {} flavour does not send {} events",
-                d.endpoint.flavour, d.event.kind
-            )
-        })?;
+        let context = self.contract_context(d).await;
+        let message =
+            webhook::message_with(d.endpoint.flavour, &d.event, &context).ok_or_else(|| {
+                format!(
+                    "the {} flavour does not send {} events",
+                    d.endpoint.flavour, d.event.kind
+                )
+            })?;
         let url = reqwest::Url::parse(&d.endpoint.url).map_err(|e| format!("invalid url: {e}"))?;
         target::check_literal(&url, self.config.allow_private_targets)?;
         let body = js_json::to_string(&message.body);

@@ -1,0 +1,186 @@
+//! Appstle Memberships' external API v2 at `/api/external/v2/`: a membership contract is a plan
+//! connection, a customer id is a member's `externalId`, a store is an app with a shop domain.
+//! Every call names its store with `shop=`; the merchant key must belong to it, and a store
+//! without direct API access also needs a partner key (`X-App-Key`).
+
+pub mod contracts;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use memberd_core::DomainError;
+use memberd_store::StoreError;
+use serde_json::json;
+
+use crate::error::{ApiError, ErrorFormat};
+use crate::extract::Authed;
+use crate::middleware::{auth, idempotency, rate_limit};
+use crate::ops::hash_secret;
+use crate::state::AppState;
+
+/// Appstle's errors, in the problem-details shape of its Spring services:
+/// `{"title", "status", "detail", "message": "error.<code>", "field"}`.
+pub struct AppstleErrors;
+
+impl ErrorFormat for AppstleErrors {
+    fn body(err: &ApiError) -> serde_json::Value {
+        json!({
+            "title": err.status.canonical_reason().unwrap_or("Error"),
+            "status": err.status.as_u16(),
+            "detail": err.message,
+            "message": format!("error.{}", err.code),
+            "field": err.param,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct AppstleError(pub ApiError);
+
+pub type AppstleResult<T> = Result<T, AppstleError>;
+
+impl From<ApiError> for AppstleError {
+    fn from(err: ApiError) -> Self {
+        AppstleError(err)
+    }
+}
+
+impl From<StoreError> for AppstleError {
+    fn from(err: StoreError) -> Self {
+        AppstleError(err.into())
+    }
+}
+
+impl From<DomainError> for AppstleError {
+    fn from(err: DomainError) -> Self {
+        AppstleError(err.into())
+    }
+}
+
+impl IntoResponse for AppstleError {
+    fn into_response(self) -> Response {
+        AppstleErrors::render(self.0)
+    }
+}
+
+fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "permission_error", code, message)
+}
+
+/// The `shop` of the query string, lowercased.
+fn shop_of(request: &Request) -> Option<String> {
+    let query = request.uri().query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "shop")
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+}
+
+/// Checks `shop` against the key's store and the store's API access, then counts the rate
+/// limit against the store rather than the key.
+async fn store_guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match check_store(&state, &mut request).await {
+        Ok(()) => next.run(request).await,
+        Err(err) => AppstleErrors::render(err),
+    }
+}
+
+async fn check_store(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
+    let shop = shop_of(request).ok_or_else(|| {
+        ApiError::invalid(
+            "shop",
+            "shop_required",
+            "shop is required, as in ?shop=your-store.myshopify.com",
+        )
+    })?;
+    let partner_key = request
+        .headers()
+        .get("x-app-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    let authed = request
+        .extensions_mut()
+        .get_mut::<Authed>()
+        .ok_or_else(ApiError::internal)?;
+    match &authed.shop_domain {
+        None => {
+            return Err(forbidden(
+                "not_a_store_key",
+                "this key does not belong to a store",
+            ))
+        }
+        Some(domain) if *domain != shop => {
+            return Err(forbidden(
+                "wrong_shop",
+                format!("this key does not belong to {shop}"),
+            ))
+        }
+        Some(_) => {}
+    }
+    if let Some(partner) = &partner_key {
+        if !state
+            .store()
+            .partner_key_is_valid(&hash_secret(partner))
+            .await?
+        {
+            return Err(ApiError::unauthenticated(
+                "the partner key (X-App-Key) is not valid",
+            ));
+        }
+    } else if !authed.api_access {
+        return Err(forbidden(
+            "api_access_required",
+            "direct API access is not on for this store: call with a partner key (X-App-Key), or ask the operator to turn API access on",
+        ));
+    }
+    authed.limit_key = format!("store:{}", authed.scope.app_id);
+    Ok(())
+}
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let routes = Router::new()
+        .route(
+            "/membership-contracts",
+            get(contracts::list).post(contracts::create),
+        )
+        .route("/membership-contracts/{id}", get(contracts::retrieve))
+        .route("/membership-contracts/{id}/cancel", post(contracts::cancel))
+        .route("/membership-contracts/{id}/pause", post(contracts::pause))
+        .route("/membership-contracts/{id}/resume", post(contracts::resume))
+        .route("/membership-status", get(contracts::status))
+        .route("/membership-plans", get(contracts::plans))
+        .method_not_allowed_fallback(|| async {
+            AppstleError(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "method_not_allowed",
+                "this route does not take that method",
+            ))
+        })
+        .fallback(|| async {
+            AppstleError(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "route_not_found",
+                "no such route in the external API",
+            ))
+        })
+        .layer(from_fn_with_state(
+            state.clone(),
+            idempotency::replay_idempotent_posts::<AppstleErrors>,
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_per_key::<AppstleErrors>,
+        ))
+        .layer(from_fn_with_state(state.clone(), store_guard))
+        .layer(from_fn_with_state(
+            state.clone(),
+            auth::require_key::<AppstleErrors>,
+        ));
+    Router::new().nest("/api/external/v2", routes)
+}

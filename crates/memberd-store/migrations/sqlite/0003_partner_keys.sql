@@ -1,0 +1,12 @@
+-- Partner keys (Appstle's X-App-Key): an integration's key across apps, stored as a hash.
+-- Keep in step with ../postgres/0003_partner_keys.sql.
+
+CREATE TABLE partner_keys (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    hint TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);

@@ -1,0 +1,171 @@
+//! Plan connections read as Appstle's membership contracts: by number, by customer (the
+//! member's `externalId`), and the membership status a storefront checks on every page.
+
+use memberd_core::appstle::ContractFacts;
+use memberd_core::webhook::ContractContext;
+use memberd_core::{ConnectionId, ConnectionStatus, Scope};
+use sqlx::any::AnyRow;
+
+use crate::connections::view_from_row;
+use crate::rows::{int, opt_text};
+use crate::sql::Sql;
+use crate::{ConnectionView, Result, Store};
+
+/// A plan connection with its member's customer id.
+#[derive(Debug, Clone)]
+pub struct ContractView {
+    pub view: ConnectionView,
+    pub customer_id: Option<String>,
+}
+
+impl ContractView {
+    pub fn facts(&self) -> ContractFacts {
+        let c = &self.view.connection;
+        ContractFacts {
+            number: Some(self.view.number),
+            connection_id: c.id.to_string(),
+            member_id: c.member_id.to_string(),
+            customer_id: self.customer_id.clone(),
+            plan_id: c.plan_id.to_string(),
+            plan_name: Some(self.view.plan_name.clone()),
+            status: c.status,
+            connection_type: c.connection_type,
+            interval: c.interval,
+            interval_count: c.interval_count,
+            amount: c.amount,
+            currency: c.currency.clone(),
+            start_date: c.start_date,
+            next_billing_date: c.next_billing_date(),
+            end_date: c.end_date,
+            cancel_reason: c.cancel_reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContractFilter {
+    pub customer_id: Option<String>,
+    pub status: Option<ConnectionStatus>,
+}
+
+const CONTRACT_SELECT: &str = "SELECT c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, \
+    c.status, c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
+    c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
+    c.paused_at, c.resume_at, c.end_date, c.created_at, c.updated_at, \
+    p.name AS plan_name, p.permissions AS plan_permissions, m.external_id AS customer_id \
+    FROM plan_connections c JOIN plans p ON p.id = c.plan_id JOIN members m ON m.id = c.member_id";
+
+fn contract_from_row(row: &AnyRow) -> Result<ContractView> {
+    Ok(ContractView {
+        view: view_from_row(row)?,
+        customer_id: opt_text(row, "customer_id")?,
+    })
+}
+
+impl Store {
+    /// The contract with this number in the scope.
+    pub async fn get_contract(&self, scope: &Scope, number: i64) -> Result<Option<ContractView>> {
+        let row = sqlx::query(&format!(
+            "{CONTRACT_SELECT} WHERE c.app_id = $1 AND c.env = $2 AND c.seq = $3"
+        ))
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(number)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(contract_from_row).transpose()
+    }
+
+    /// One numbered page of the scope's contracts, oldest first, with the total.
+    pub async fn list_contracts(
+        &self,
+        scope: &Scope,
+        filter: &ContractFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<ContractView>, i64)> {
+        let filtered = |sql: &mut Sql| {
+            sql.push(" WHERE c.app_id = ").text(scope.app_id.as_str());
+            sql.push(" AND c.env = ").text(scope.env.as_str());
+            if let Some(customer) = &filter.customer_id {
+                sql.push(" AND m.external_id = ").text(customer.as_str());
+            }
+            if let Some(status) = filter.status {
+                sql.push(" AND c.status = ").text(status.as_str());
+            }
+        };
+        let mut count = Sql::new(
+            "SELECT COUNT(*) AS n FROM plan_connections c JOIN members m ON m.id = c.member_id",
+        );
+        filtered(&mut count);
+        let mut list = Sql::new(CONTRACT_SELECT);
+        filtered(&mut list);
+        list.push(" ORDER BY c.seq LIMIT ").int(i64::from(limit));
+        list.push(" OFFSET ")
+            .int(i64::try_from(offset).unwrap_or(i64::MAX));
+        let mut conn = self.read.acquire().await?;
+        let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
+        let rows = list.query().fetch_all(&mut *conn).await?;
+        let contracts = rows.iter().map(contract_from_row).collect::<Result<_>>()?;
+        Ok((contracts, total))
+    }
+
+    /// Every contract of the customer with this id, in one query; `None` when the scope has
+    /// no such customer.
+    pub async fn customer_contracts(
+        &self,
+        scope: &Scope,
+        customer_id: &str,
+    ) -> Result<Option<Vec<ContractView>>> {
+        let rows = sqlx::query(
+            "SELECT m.id AS member, c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, \
+             c.status, c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, \
+             c.current_period_start, c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, \
+             c.cancel_reason, c.paused_at, c.resume_at, c.end_date, c.created_at, c.updated_at, \
+             p.name AS plan_name, p.permissions AS plan_permissions, m.external_id AS customer_id \
+             FROM members m LEFT JOIN plan_connections c ON c.member_id = m.id \
+             LEFT JOIN plans p ON p.id = c.plan_id \
+             WHERE m.app_id = $1 AND m.env = $2 AND m.external_id = $3 ORDER BY c.seq",
+        )
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(customer_id)
+        .fetch_all(&self.read)
+        .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut contracts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if opt_text(row, "id")?.is_some() {
+                contracts.push(contract_from_row(row)?);
+            }
+        }
+        Ok(Some(contracts))
+    }
+
+    /// What the `appstle` webhook flavour adds to an event about this connection.
+    pub async fn contract_context(
+        &self,
+        scope: &Scope,
+        id: &ConnectionId,
+    ) -> Result<ContractContext> {
+        let row = sqlx::query(
+            "SELECT c.seq, p.name, m.external_id FROM plan_connections c JOIN plans p ON p.id = c.plan_id \
+             JOIN members m ON m.id = c.member_id WHERE c.app_id = $1 AND c.env = $2 AND c.id = $3",
+        )
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else {
+            return Ok(ContractContext::default());
+        };
+        Ok(ContractContext {
+            number: Some(int(&row, "seq")?),
+            plan_name: opt_text(&row, "name")?,
+            customer_id: opt_text(&row, "external_id")?,
+        })
+    }
+}
