@@ -290,6 +290,39 @@ fn apps_and_keys_are_managed_from_the_command_line() {
     assert!(!twice.status.success());
     assert!(String::from_utf8_lossy(&twice.stderr).contains("no active key"));
 
+    // A store's direct API access, and partner keys for stores without it.
+    let off = run(&["apps", "update", &app_id, "--api-access", "off"], &url);
+    assert!(off.status.success(), "{off:?}");
+    let listed = stdout(&run(&["apps", "list"], &url));
+    let row = listed.lines().find(|l| l.contains(&app_id)).unwrap();
+    assert!(row.contains(" off "), "{row}");
+    assert!(!run(
+        &["apps", "update", "app_nothere", "--api-access", "on"],
+        &url
+    )
+    .status
+    .success());
+    let partner = stdout(&run(&["partners", "create", "--name", "Helpdesk"], &url));
+    let secret = partner
+        .split_whitespace()
+        .find(|w| w.starts_with("pk_"))
+        .expect("the partner key is printed once")
+        .to_owned();
+    let partner_id = partner
+        .split_whitespace()
+        .find(|w| w.starts_with("ptn_"))
+        .unwrap()
+        .to_owned();
+    let partners = stdout(&run(&["partners", "list"], &url));
+    assert!(partners.contains(&partner_id) && partners.contains("Helpdesk"));
+    assert!(!partners.contains(&secret));
+    assert!(run(&["partners", "revoke", &partner_id], &url)
+        .status
+        .success());
+    assert!(!run(&["partners", "revoke", &partner_id], &url)
+        .status
+        .success());
+
     let unknown_app = run(&["keys", "create", "--app", "app_nothere"], &url);
     assert!(!unknown_app.status.success());
     assert!(String::from_utf8_lossy(&unknown_app.stderr).contains("no such app"));
@@ -308,6 +341,11 @@ fn every_command_has_help() {
         vec!["apps", "--help"],
         vec!["apps", "create", "--help"],
         vec!["apps", "list", "--help"],
+        vec!["apps", "update", "--help"],
+        vec!["partners", "--help"],
+        vec!["partners", "create", "--help"],
+        vec!["partners", "list", "--help"],
+        vec!["partners", "revoke", "--help"],
         vec!["keys", "--help"],
         vec!["keys", "create", "--help"],
         vec!["keys", "list", "--help"],
