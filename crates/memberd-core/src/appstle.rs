@@ -57,6 +57,7 @@ pub struct ContractFacts {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Contract {
     pub id: Option<i64>,

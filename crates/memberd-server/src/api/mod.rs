@@ -20,7 +20,11 @@ use crate::state::AppState;
 /// The whole API. Layers run outside in: the key check, then the rate limit, then the
 /// idempotency replay, then the handler.
 pub fn router(state: AppState) -> Router {
-    let (v1, openapi) = native::router().split_for_parts();
+    let (v1, mut openapi) = native::router().split_for_parts();
+    let (memberstack, memberstack_doc) = memberstack::router(&state);
+    openapi.merge(memberstack_doc);
+    let (appstle, appstle_doc) = appstle::router(&state);
+    openapi.merge(appstle_doc);
     let openapi_json = openapi
         .to_pretty_json()
         .expect("the OpenAPI document serialises");
@@ -36,8 +40,8 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(v1)
-        .merge(memberstack::router(&state))
-        .merge(appstle::router(&state))
+        .merge(memberstack)
+        .merge(appstle)
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), wake_workers_after_writes))
         .with_state(state)

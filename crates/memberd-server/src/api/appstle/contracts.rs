@@ -10,8 +10,9 @@ use memberd_store::{
     ConnectionRequest, ContractFilter, ContractView, Order, PageRequest, PlanFilter,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{AppstleError, AppstleErrors, AppstleResult};
+use super::{AppstleError, AppstleErrors, AppstleProblem, AppstleResult};
 use crate::error::ApiError;
 use crate::extract::{parse_timestamp, Authed, ValidJson};
 use crate::state::AppState;
@@ -30,7 +31,7 @@ fn render(c: &ContractView) -> Contract {
 }
 
 /// A page in the shape of Spring Data's `Page`, which Appstle's API answers lists with.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageOut<T> {
     content: Vec<T>,
@@ -45,7 +46,8 @@ pub struct PageOut<T> {
     empty: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     customer_id: Option<String>,
@@ -55,6 +57,8 @@ pub struct ListQuery {
 }
 
 /// `GET membership-contracts?customerId=&status=&page=&size=`: pages count from 0.
+#[utoipa::path(get, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ListQuery),
+    responses((status = 200, body = PageOut<Contract>), (status = 400, body = AppstleProblem), (status = 401, body = AppstleProblem), (status = 403, body = AppstleProblem), (status = 429, body = AppstleProblem)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
@@ -136,6 +140,8 @@ async fn load(state: &AppState, auth: &Authed, raw: &str) -> AppstleResult<Contr
         .ok_or_else(|| AppstleError(ApiError::not_found("membership contract", number)))
 }
 
+#[utoipa::path(get, path = "/membership-contracts/{id}", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)),
+    responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem)))]
 pub async fn retrieve(
     State(state): State<AppState>,
     auth: Authed,
@@ -144,7 +150,7 @@ pub async fn retrieve(
     Ok(Json(render(&load(&state, &auth, &id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateIn {
     customer_id: String,
@@ -153,6 +159,8 @@ pub struct CreateIn {
 }
 
 /// Puts a customer on a plan: a new contract.
+#[utoipa::path(post, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com")), request_body = CreateIn,
+    responses((status = 201, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authed,
@@ -228,7 +236,7 @@ async fn change(
     Ok(Json(render(&load(state, auth, raw).await?)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelIn {
     /// Kept on the contract and sent with `membership.cancelled`.
@@ -238,6 +246,8 @@ pub struct CancelIn {
     cancel_at_period_end: bool,
 }
 
+#[utoipa::path(post, path = "/membership-contracts/{id}/cancel", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)), request_body = CancelIn,
+    responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn cancel(
     State(state): State<AppState>,
     auth: Authed,
@@ -251,13 +261,15 @@ pub async fn cancel(
     change(&state, &auth, &id, request).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseIn {
     /// When to resume by itself.
     resume_date: Option<String>,
 }
 
+#[utoipa::path(post, path = "/membership-contracts/{id}/pause", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)), request_body = PauseIn,
+    responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn pause(
     State(state): State<AppState>,
     auth: Authed,
@@ -268,6 +280,8 @@ pub async fn pause(
     change(&state, &auth, &id, ConnectionRequest::Pause { resume_at }).await
 }
 
+#[utoipa::path(post, path = "/membership-contracts/{id}/resume", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)),
+    responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn resume(
     State(state): State<AppState>,
     auth: Authed,
@@ -276,13 +290,14 @@ pub async fn resume(
     change(&state, &auth, &id, ConnectionRequest::Resume).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusQuery {
     customer_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusOut {
     customer_id: String,
@@ -293,7 +308,7 @@ pub struct StatusOut {
     active_plans: Vec<ActivePlan>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivePlan {
     contract_id: i64,
@@ -306,6 +321,8 @@ pub struct ActivePlan {
 
 /// `GET membership-status?customerId=`: the call a storefront makes on every gated page, in
 /// one query.
+#[utoipa::path(get, path = "/membership-status", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), StatusQuery),
+    responses((status = 200, body = StatusOut), (status = 400, body = AppstleProblem)))]
 pub async fn status(
     State(state): State<AppState>,
     auth: Authed,
@@ -347,7 +364,7 @@ pub async fn status(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanOut {
     id: String,
@@ -360,7 +377,7 @@ pub struct PlanOut {
     prices: Vec<PriceOut>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PriceOut {
     id: String,
@@ -398,6 +415,8 @@ fn plan_out(p: Plan) -> PlanOut {
 }
 
 /// Every plan of the store, oldest first.
+#[utoipa::path(get, path = "/membership-plans", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com")),
+    responses((status = 200, body = Vec<PlanOut>)))]
 pub async fn plans(
     State(state): State<AppState>,
     auth: Authed,

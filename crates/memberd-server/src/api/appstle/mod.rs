@@ -9,11 +9,12 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use memberd_core::DomainError;
 use memberd_store::StoreError;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorFormat};
 use crate::extract::Authed;
@@ -35,6 +36,17 @@ impl ErrorFormat for AppstleErrors {
             "field": err.param,
         })
     }
+}
+
+/// Appstle's error body, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AppstleProblem {
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// `error.<code>`
+    pub message: String,
+    pub field: Option<String>,
 }
 
 #[derive(Debug)]
@@ -141,18 +153,18 @@ async fn check_store(state: &AppState, request: &mut Request) -> Result<(), ApiE
     Ok(())
 }
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let routes = Router::new()
-        .route(
-            "/membership-contracts",
-            get(contracts::list).post(contracts::create),
-        )
-        .route("/membership-contracts/{id}", get(contracts::retrieve))
-        .route("/membership-contracts/{id}/cancel", post(contracts::cancel))
-        .route("/membership-contracts/{id}/pause", post(contracts::pause))
-        .route("/membership-contracts/{id}/resume", post(contracts::resume))
-        .route("/membership-status", get(contracts::status))
-        .route("/membership-plans", get(contracts::plans))
+/// The external API, with its part of the OpenAPI document.
+pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, doc) = OpenApiRouter::new()
+        .routes(routes!(contracts::list, contracts::create))
+        .routes(routes!(contracts::retrieve))
+        .routes(routes!(contracts::cancel))
+        .routes(routes!(contracts::pause))
+        .routes(routes!(contracts::resume))
+        .routes(routes!(contracts::status))
+        .routes(routes!(contracts::plans))
+        .split_for_parts();
+    let routes = routes
         .method_not_allowed_fallback(|| async {
             AppstleError(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -182,5 +194,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.clone(),
             auth::require_key::<AppstleErrors>,
         ));
-    Router::new().nest("/api/external/v2", routes)
+    (
+        Router::new().nest("/api/external/v2", routes),
+        utoipa::openapi::OpenApi::default().nest("/api/external/v2", doc),
+    )
 }

@@ -8,8 +8,9 @@ use memberd_core::{Email, Member, MemberId, MemberPatch, NewMember, PlanId, Time
 use memberd_store::{ConnectionView, Cursor, MemberFilter, MemberView, Order, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{MemberstackErrors, MsError, MsResult};
+use super::{MemberstackErrors, MsError, MsErrorEnvelope, MsResult};
 use crate::error::ApiError;
 use crate::extract::{double_option, Authed, ValidJson};
 use crate::passwords::hash_password;
@@ -20,32 +21,35 @@ type Body<T> = ValidJson<T, MemberstackErrors>;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 100;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MsMember {
     id: String,
     auth: MsAuth,
     verified: bool,
+    #[schema(value_type = Object)]
     meta_data: Map<String, Value>,
     /// Left out of list pages unless `includeJSON=true`, as Memberstack does.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     json: Option<Value>,
     login_redirect: Option<String>,
     profile_image: Option<String>,
     stripe_customer_id: Option<String>,
     last_login: Option<String>,
     created_at: String,
+    #[schema(value_type = Object)]
     custom_fields: Map<String, Value>,
     permissions: Vec<String>,
     plan_connections: Vec<MsPlanConnection>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MsAuth {
     email: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MsPlanConnection {
     id: String,
@@ -59,7 +63,7 @@ struct MsPlanConnection {
 }
 
 /// The billing terms of a paid connection. Dates are Unix seconds, as Stripe gives them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MsPayment {
     amount: i64,
@@ -123,12 +127,12 @@ pub fn render(view: MemberView, include_json: bool) -> MsMember {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Single<T> {
     data: T,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MsPage {
     data: Vec<MsMember>,
@@ -137,12 +141,18 @@ pub struct MsPage {
     total_count: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1 to 100 (larger is capped); 50 by default.
     first: Option<String>,
+    /// The same as `first`.
     limit: Option<String>,
+    /// The `endCursor` of the previous page.
     after: Option<String>,
+    /// `ASC` (oldest first, the default) or `DESC`.
     order: Option<String>,
+    /// `true` adds each member's `json`.
     #[serde(rename = "includeJSON")]
     include_json: Option<String>,
 }
@@ -154,6 +164,8 @@ fn invalid(param: &str, message: String) -> MsError {
 /// `GET members?first=&after=&order=`: `endCursor` is the position of the page's last member
 /// (the `after` given, or 0, on an empty page), so a walk never sees a member twice even while
 /// members are created and deleted.
+#[utoipa::path(get, path = "/members", tag = "memberstack 2.0", params(ListQuery),
+    responses((status = 200, body = MsPage), (status = 400, body = MsErrorEnvelope)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
@@ -226,6 +238,9 @@ pub async fn list(
 }
 
 /// By id or by email. A miss answers `{"data": null}` with 200, which the SDK resolves.
+#[utoipa::path(get, path = "/members/{id}", tag = "memberstack 2.0",
+    params(("id" = String, Path, description = "A member id or a URL-encoded email")),
+    responses((status = 200, body = Single<Option<MsMember>>)))]
 pub async fn retrieve(
     State(state): State<AppState>,
     auth: Authed,
@@ -244,21 +259,24 @@ pub async fn retrieve(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PlanRef {
     #[serde(rename = "planId")]
     plan_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MsMemberIn {
     email: String,
     password: Option<String>,
     #[serde(default)]
     plans: Vec<PlanRef>,
+    #[schema(value_type = Option<Object>)]
     custom_fields: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     meta_data: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     json: Option<Value>,
     login_redirect: Option<String>,
 }
@@ -274,6 +292,8 @@ fn plan_id(field: String, raw: &str) -> MsResult<PlanId> {
 }
 
 /// Creates a member with free plans only, all or nothing.
+#[utoipa::path(post, path = "/members", tag = "memberstack 2.0", request_body = MsMemberIn,
+    responses((status = 201, body = Single<MsMember>), (status = 400, body = MsErrorEnvelope), (status = 409, body = MsErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authed,
@@ -310,18 +330,23 @@ pub async fn create(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MsMemberPatch {
     email: Option<String>,
     verified: Option<bool>,
+    #[schema(value_type = Option<Object>)]
     custom_fields: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     meta_data: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
     json: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     login_redirect: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     profile_image: Option<Option<String>>,
 }
 
@@ -330,6 +355,9 @@ fn member_id(raw: &str) -> MsResult<MemberId> {
 }
 
 /// `customFields` and `metaData` are shallow-merged; `json` is replaced whole.
+#[utoipa::path(patch, path = "/members/{id}", tag = "memberstack 2.0", params(("id" = String, Path)),
+    request_body = MsMemberPatch,
+    responses((status = 200, body = Single<MsMember>), (status = 400, body = MsErrorEnvelope), (status = 404, body = MsErrorEnvelope)))]
 pub async fn update(
     State(state): State<AppState>,
     auth: Authed,
@@ -357,13 +385,15 @@ pub async fn update(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DeletedId {
     id: String,
 }
 
 /// The SDK may send `deleteStripeCustomer` and `cancelStripeSubscriptions`; memberd keeps no
 /// Stripe objects of its own to act on, so they change nothing.
+#[utoipa::path(delete, path = "/members/{id}", tag = "memberstack 2.0", params(("id" = String, Path)),
+    responses((status = 200, body = Single<DeletedId>), (status = 404, body = MsErrorEnvelope)))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authed,
@@ -380,6 +410,9 @@ pub async fn delete(
 }
 
 /// Memberstack answers the plan routes with a plain-text `OK`, which the SDK hands back.
+#[utoipa::path(post, path = "/members/{id}/add-plan", tag = "memberstack 2.0", params(("id" = String, Path)),
+    request_body = PlanRef,
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 400, body = MsErrorEnvelope), (status = 404, body = MsErrorEnvelope)))]
 pub async fn add_plan(
     State(state): State<AppState>,
     auth: Authed,
@@ -396,6 +429,9 @@ pub async fn add_plan(
     Ok("OK")
 }
 
+#[utoipa::path(post, path = "/members/{id}/remove-plan", tag = "memberstack 2.0", params(("id" = String, Path)),
+    request_body = PlanRef,
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 400, body = MsErrorEnvelope), (status = 404, body = MsErrorEnvelope)))]
 pub async fn remove_plan(
     State(state): State<AppState>,
     auth: Authed,

@@ -7,11 +7,12 @@ pub mod v1;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use memberd_core::DomainError;
 use memberd_store::StoreError;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::with_key_layers;
 use crate::error::{ApiError, ErrorFormat};
@@ -25,6 +26,18 @@ impl ErrorFormat for MemberstackErrors {
     fn body(err: &ApiError) -> serde_json::Value {
         json!({ "error": { "code": err.code, "message": err.message } })
     }
+}
+
+/// Memberstack's error envelope, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MsErrorEnvelope {
+    pub error: MsErrorBody,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MsErrorBody {
+    pub code: String,
+    pub message: String,
 }
 
 /// An error of a Memberstack handler, written in Memberstack's envelope.
@@ -57,23 +70,18 @@ impl IntoResponse for MsError {
     }
 }
 
-/// Both Memberstack faces, behind the key check, in Memberstack's error envelope.
-pub fn router(state: &AppState) -> Router<AppState> {
-    let routes = Router::new()
-        .route("/members", get(members::list).post(members::create))
-        .route(
-            "/members/{id}",
-            get(members::retrieve)
-                .patch(members::update)
-                .delete(members::delete),
-        )
-        .route("/members/{id}/add-plan", post(members::add_plan))
-        .route("/members/{id}/remove-plan", post(members::remove_plan))
-        .route("/v1/members", get(v1::list).post(v1::create))
-        .route(
-            "/v1/members/{id}",
-            get(v1::retrieve).post(v1::update).delete(v1::delete),
-        )
+/// Both Memberstack faces, behind the key check, in Memberstack's error envelope, with their
+/// part of the OpenAPI document (made from the same registrations, so the two agree).
+pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, doc) = OpenApiRouter::new()
+        .routes(routes!(members::list, members::create))
+        .routes(routes!(members::retrieve, members::update, members::delete))
+        .routes(routes!(members::add_plan))
+        .routes(routes!(members::remove_plan))
+        .routes(routes!(v1::list, v1::create))
+        .routes(routes!(v1::retrieve, v1::update, v1::delete))
+        .split_for_parts();
+    let routes = routes
         .method_not_allowed_fallback(|| async {
             MsError(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -90,8 +98,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 "no such route in the Memberstack API",
             ))
         });
-    Router::new().nest(
+    let router = Router::new().nest(
         "/memberstack",
         with_key_layers::<MemberstackErrors>(routes, state),
+    );
+    (
+        router,
+        utoipa::openapi::OpenApi::default().nest("/memberstack", doc),
     )
 }

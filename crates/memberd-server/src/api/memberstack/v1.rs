@@ -11,8 +11,9 @@ use memberd_core::{
 use memberd_store::{ConnectionView, MemberView};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{MemberstackErrors, MsError, MsResult};
+use super::{MemberstackErrors, MsError, MsErrorEnvelope, MsResult};
 use crate::error::ApiError;
 use crate::extract::{Authed, ValidJson};
 use crate::passwords::hash_password;
@@ -25,7 +26,7 @@ const MAX_LIMIT: u32 = 100;
 
 /// A 1.0 member: `stripeInfo`, `metaData` and `customFields` appear only when they hold
 /// something.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct V1Member {
     id: String,
@@ -35,12 +36,14 @@ pub struct V1Member {
     #[serde(skip_serializing_if = "Option::is_none")]
     stripe_info: Option<StripeInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     meta_data: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     custom_fields: Option<Map<String, Value>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Membership {
     one_time: bool,
@@ -56,10 +59,11 @@ struct Membership {
     current_period_end: Option<String>,
     amount: i64,
     customer: Option<String>,
+    #[schema(value_type = Option<Object>)]
     card: Option<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StripeInfo {
     customer: String,
 }
@@ -125,9 +129,12 @@ pub fn render(view: MemberView, env: Environment) -> V1Member {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 to 100; 100 by default.
     limit: Option<String>,
+    /// From 1.
     page: Option<String>,
 }
 
@@ -149,6 +156,8 @@ fn positive(name: &str, raw: Option<&str>, max: u32, default: u32) -> MsResult<u
 }
 
 /// `GET v1/members?limit=&page=`: an array of members, oldest first; `page` counts from 1.
+#[utoipa::path(get, path = "/v1/members", tag = "memberstack 1.0", params(ListQuery),
+    responses((status = 200, body = Vec<V1Member>), (status = 400, body = MsErrorEnvelope)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
@@ -169,6 +178,8 @@ fn member_id(raw: &str) -> MsResult<MemberId> {
     MemberId::parse(raw).ok_or_else(|| MsError(ApiError::not_found("member", raw)))
 }
 
+#[utoipa::path(get, path = "/v1/members/{id}", tag = "memberstack 1.0", params(("id" = String, Path)),
+    responses((status = 200, body = V1Member), (status = 404, body = MsErrorEnvelope)))]
 pub async fn retrieve(
     State(state): State<AppState>,
     auth: Authed,
@@ -183,14 +194,16 @@ pub async fn retrieve(
     Ok(Json(render(view, auth.scope.env)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct V1MemberIn {
     email: String,
     password: Option<String>,
     /// A free plan's id.
     plan: Option<String>,
+    #[schema(value_type = Option<Object>)]
     custom_fields: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     meta_data: Option<Map<String, Value>>,
 }
 
@@ -205,6 +218,8 @@ async fn hashed(password: Option<String>) -> MsResult<Option<String>> {
 }
 
 /// Creates a member, on a free plan when `plan` is given (seed 001: free plans only).
+#[utoipa::path(post, path = "/v1/members", tag = "memberstack 1.0", request_body = V1MemberIn,
+    responses((status = 201, body = V1Member), (status = 400, body = MsErrorEnvelope), (status = 409, body = MsErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authed,
@@ -244,16 +259,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(render(view, auth.scope.env))))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct V1MemberPatch {
     email: Option<String>,
     password: Option<String>,
+    #[schema(value_type = Option<Object>)]
     custom_fields: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     meta_data: Option<Map<String, Value>>,
 }
 
 /// `POST v1/members/{id}` updates: `customFields` and `metaData` are shallow-merged.
+#[utoipa::path(post, path = "/v1/members/{id}", tag = "memberstack 1.0", params(("id" = String, Path)),
+    request_body = V1MemberPatch,
+    responses((status = 200, body = V1Member), (status = 400, body = MsErrorEnvelope), (status = 404, body = MsErrorEnvelope), (status = 409, body = MsErrorEnvelope)))]
 pub async fn update(
     State(state): State<AppState>,
     auth: Authed,
@@ -276,12 +296,14 @@ pub async fn update(
     Ok(Json(render(view, auth.scope.env)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Deleted {
     id: String,
     deleted: bool,
 }
 
+#[utoipa::path(delete, path = "/v1/members/{id}", tag = "memberstack 1.0", params(("id" = String, Path)),
+    responses((status = 200, body = Deleted), (status = 404, body = MsErrorEnvelope)))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authed,
