@@ -74,6 +74,10 @@ pub struct PlanConnection {
     pub paused_at: Option<Timestamp>,
     pub resume_at: Option<Timestamp>,
     pub end_date: Option<Timestamp>,
+    /// Failed charges of the current period so far (dunning).
+    pub retry_count: u32,
+    /// When the next charge of a PAST_DUE connection is tried.
+    pub next_retry_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -266,6 +270,8 @@ impl PlanConnection {
             paused_at: None,
             resume_at: None,
             end_date: None,
+            retry_count: 0,
+            next_retry_at: None,
             created_at: now,
             updated_at: now,
         };

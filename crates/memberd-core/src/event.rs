@@ -28,6 +28,16 @@ pub enum PlanChange {
     CancelScheduled,
     Paused,
     Resumed,
+    /// A new period began after a successful charge (also at the end of a trial).
+    Renewed,
+    /// A charge failed; payment is being retried.
+    PastDue,
+    /// A retried charge succeeded.
+    Recovered,
+    /// The last retry failed and the connection was left unpaid.
+    Unpaid,
+    /// A connection with a term reached its end.
+    Expired,
     Updated,
 }
 
@@ -37,6 +47,11 @@ impl PlanChange {
             PlanChange::CancelScheduled => "cancel_scheduled",
             PlanChange::Paused => "paused",
             PlanChange::Resumed => "resumed",
+            PlanChange::Renewed => "renewed",
+            PlanChange::PastDue => "past_due",
+            PlanChange::Recovered => "recovered",
+            PlanChange::Unpaid => "unpaid",
+            PlanChange::Expired => "expired",
             PlanChange::Updated => "updated",
         }
     }
@@ -137,6 +152,27 @@ impl NewEvent {
                 "id": c.member_id,
                 "change": change.as_str(),
                 "planConnection": connection_payload(c),
+            }),
+        }
+    }
+
+    /// A charge for a connection: `payment.succeeded` or `payment.failed` (seed 003).
+    pub fn payment(c: &PlanConnection, succeeded: bool, failure: Option<&str>) -> Self {
+        NewEvent {
+            kind: if succeeded {
+                EventKind::PaymentSucceeded
+            } else {
+                EventKind::PaymentFailed
+            },
+            data: json!({
+                "id": c.member_id,
+                "planConnection": connection_payload(c),
+                "payment": {
+                    "amount": c.amount,
+                    "currency": c.currency,
+                    "status": if succeeded { "SUCCEEDED" } else { "FAILED" },
+                    "failureReason": failure,
+                },
             }),
         }
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod fields;
 pub mod ids;
+pub mod lifecycle;
 pub mod member;
 pub mod plan;
 pub mod tenancy;

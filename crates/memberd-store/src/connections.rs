@@ -44,7 +44,7 @@ pub enum ConnectionRequest {
 const VIEW_SELECT: &str = "SELECT c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, c.status, \
     c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
     c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
-    c.paused_at, c.resume_at, c.end_date, c.created_at, c.updated_at, \
+    c.paused_at, c.resume_at, c.end_date, c.retry_count, c.next_retry_at, c.created_at, c.updated_at, \
     p.name AS plan_name, p.permissions AS plan_permissions \
     FROM plan_connections c JOIN plans p ON p.id = c.plan_id";
 
@@ -74,6 +74,9 @@ fn connection_from_row(row: &AnyRow) -> Result<PlanConnection> {
         paused_at: opt_ts(row, "paused_at")?,
         resume_at: opt_ts(row, "resume_at")?,
         end_date: opt_ts(row, "end_date")?,
+        retry_count: u32::try_from(int(row, "retry_count")?)
+            .map_err(|e| StoreError::Corrupt(format!("retry_count: {e}")))?,
+        next_retry_at: opt_ts(row, "next_retry_at")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -157,8 +160,9 @@ async fn insert(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> 
     let row = sqlx::query(
         "INSERT INTO plan_connections (id, app_id, env, member_id, plan_id, price_id, connection_type, status, \
          amount, currency, billing_interval, interval_count, start_date, current_period_start, current_period_end, \
-         trial_end, cancel_at_period_end, canceled_at, cancel_reason, paused_at, resume_at, end_date, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+         trial_end, cancel_at_period_end, canceled_at, cancel_reason, paused_at, resume_at, end_date, created_at, updated_at, \
+         retry_count, next_retry_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
          RETURNING seq",
     )
     .bind(c.id.as_str())
@@ -185,6 +189,8 @@ async fn insert(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> 
     .bind(opt_micros(c.end_date))
     .bind(c.created_at.as_micros())
     .bind(c.updated_at.as_micros())
+    .bind(i64::from(c.retry_count))
+    .bind(opt_micros(c.next_retry_at))
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, &[("id", "id")]))?;
@@ -196,8 +202,8 @@ async fn update(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> 
         "UPDATE plan_connections SET plan_id = $1, price_id = $2, connection_type = $3, status = $4, amount = $5, \
          currency = $6, billing_interval = $7, interval_count = $8, current_period_start = $9, current_period_end = $10, \
          trial_end = $11, cancel_at_period_end = $12, canceled_at = $13, cancel_reason = $14, paused_at = $15, \
-         resume_at = $16, end_date = $17, updated_at = $18 \
-         WHERE app_id = $19 AND env = $20 AND id = $21",
+         resume_at = $16, end_date = $17, updated_at = $18, retry_count = $19, next_retry_at = $20 \
+         WHERE app_id = $21 AND env = $22 AND id = $23",
     )
     .bind(c.plan_id.as_str())
     .bind(c.price_id.as_ref().map(|p| p.as_str()))
@@ -217,6 +223,8 @@ async fn update(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> 
     .bind(opt_micros(c.resume_at))
     .bind(opt_micros(c.end_date))
     .bind(c.updated_at.as_micros())
+    .bind(i64::from(c.retry_count))
+    .bind(opt_micros(c.next_retry_at))
     .bind(scope.app_id.as_str())
     .bind(scope.env.as_str())
     .bind(c.id.as_str())

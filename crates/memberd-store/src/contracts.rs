@@ -51,7 +51,7 @@ pub struct ContractFilter {
 const CONTRACT_SELECT: &str = "SELECT c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, \
     c.status, c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
     c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
-    c.paused_at, c.resume_at, c.end_date, c.created_at, c.updated_at, \
+    c.paused_at, c.resume_at, c.end_date, c.retry_count, c.next_retry_at, c.created_at, c.updated_at, \
     p.name AS plan_name, p.permissions AS plan_permissions, m.external_id AS customer_id \
     FROM plan_connections c JOIN plans p ON p.id = c.plan_id JOIN members m ON m.id = c.member_id";
 
@@ -121,7 +121,8 @@ impl Store {
             "SELECT m.id AS member, c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, \
              c.status, c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, \
              c.current_period_start, c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, \
-             c.cancel_reason, c.paused_at, c.resume_at, c.end_date, c.created_at, c.updated_at, \
+             c.cancel_reason, c.paused_at, c.resume_at, c.end_date, c.retry_count, c.next_retry_at, \
+             c.created_at, c.updated_at, \
              p.name AS plan_name, p.permissions AS plan_permissions, m.external_id AS customer_id \
              FROM members m LEFT JOIN plan_connections c ON c.member_id = m.id \
              LEFT JOIN plans p ON p.id = c.plan_id \

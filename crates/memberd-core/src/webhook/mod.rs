@@ -80,6 +80,7 @@ fn appstle_type(kind: EventKind, data: &Value) -> Option<&'static str> {
         EventKind::MemberPlanUpdated => match data["change"].as_str() {
             Some(c) if c == PlanChange::Paused.as_str() => "membership.paused",
             Some(c) if c == PlanChange::Resumed.as_str() => "membership.activated",
+            Some(c) if c == PlanChange::Expired.as_str() => "membership.expired",
             _ => "membership.updated",
         },
         EventKind::MemberPlanReplaced => "membership.updated",
@@ -278,6 +279,8 @@ fn unreachable_connection(member: &Member, now: Timestamp) -> PlanConnection {
         paused_at: None,
         resume_at: None,
         end_date: None,
+        retry_count: 0,
+        next_retry_at: None,
         created_at: now,
         updated_at: now,
     }
