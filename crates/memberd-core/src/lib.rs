@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod appstle;
+pub mod card;
 pub mod connection;
 pub mod email;
 pub mod error;
@@ -28,8 +29,8 @@ pub use error::DomainError;
 pub use event::{Event, EventKind, NewEvent};
 pub use fields::{CustomFields, MetaData};
 pub use ids::{
-    AppId, AttemptId, ConnectionId, DeliveryId, EndpointId, EventId, KeyId, MemberId, PlanId,
-    PriceId,
+    AppId, AttemptId, ConnectionId, DeliveryId, EndpointId, EventId, KeyId, MemberId,
+    PaymentMethodId, PlanId, PriceId,
 };
 pub use member::{Member, MemberPatch, NewMember};
 pub use plan::{Interval, Plan, PlanPatch, PlanStatus, PlanType, Price};

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod error;

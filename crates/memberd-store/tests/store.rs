@@ -44,7 +44,7 @@ async fn postgres() -> Option<(Store, Store, String)> {
 async fn drop_postgres(store: Store, admin: Store, name: String) {
     store.close().await;
     admin
-        .execute_admin(&format!("DROP DATABASE {name}"))
+        .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await
         .unwrap();
     admin.close().await;

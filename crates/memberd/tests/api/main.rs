@@ -8,6 +8,7 @@ mod access;
 mod appstle;
 mod auth;
 mod bad_input;
+mod billing;
 mod cli;
 mod connections;
 mod events;

@@ -5,6 +5,7 @@ pub mod connections;
 pub mod events;
 pub mod members;
 pub mod page;
+pub mod payment_methods;
 pub mod plans;
 pub mod webhooks;
 
@@ -32,6 +33,7 @@ use crate::state::AppState;
         (name = "access", description = "May this member pass?"),
         (name = "events", description = "The change feed"),
         (name = "webhooks", description = "Signed delivery of every event to your endpoints"),
+        (name = "billing", description = "Payment methods and the sandbox gateway"),
     )
 )]
 struct NativeDoc;
@@ -67,6 +69,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::resume))
         .routes(routes!(connections::replace))
         .routes(routes!(access::check_access))
+        .routes(routes!(payment_methods::attach, payment_methods::list))
         .routes(routes!(events::list))
         .routes(routes!(events::retrieve))
         .routes(routes!(webhooks::event_attempts))
