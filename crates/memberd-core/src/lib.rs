@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod analytics;
 pub mod appstle;
 pub mod card;
 pub mod connection;

@@ -504,4 +504,17 @@ impl Store {
         }
         Ok(Some((member_permissions, grants)))
     }
+
+    /// Every connection of the scope, for figures over all of them. Reads them all: fine for
+    /// analytics on demand, not for a hot path.
+    pub async fn all_connections(&self, scope: &Scope) -> Result<Vec<ConnectionView>> {
+        let rows = sqlx::query(&format!(
+            "{VIEW_SELECT} WHERE c.app_id = $1 AND c.env = $2 ORDER BY c.seq"
+        ))
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(view_from_row).collect()
+    }
 }

@@ -130,7 +130,96 @@ async fn the_live_environment_takes_no_cards_without_a_gateway(app: Arc<TestApp>
         .contains("no payment gateway"));
 }
 
+async fn analytics_sum_states_arrivals_departures_and_revenue(app: Arc<TestApp>) {
+    let price = |amount: i64, currency: &str, interval: &str, trial: u32| json!({"name": format!("{interval} {currency}"), "prices": [{"amount": amount, "currency": currency, "interval": interval, "trialDays": trial}]});
+    let monthly = app.create_plan(price(1000, "USD", "MONTH", 0)).await;
+    let yearly = app.create_plan(price(12000, "USD", "YEAR", 0)).await;
+    let euro = app.create_plan(price(500, "EUR", "MONTH", 0)).await;
+    let trial = app.create_plan(price(900, "USD", "MONTH", 14)).await;
+    let free = app.create_plan(json!({"name": "Free"})).await;
+    let mut connections = Vec::new();
+    for (i, plan) in [&monthly, &monthly, &yearly, &euro, &trial, &free]
+        .iter()
+        .enumerate()
+    {
+        let member = app.create_member(&format!("m{i}@example.com")).await;
+        connections.push(app.connect(&member, json!({"planId": id(plan)})).await);
+    }
+    app.post(
+        &format!("/v1/plan-connections/{}/cancel", id(&connections[1])),
+        json!({}),
+    )
+    .await;
+    app.post(
+        &format!("/v1/plan-connections/{}/pause", id(&connections[3])),
+        json!({}),
+    )
+    .await;
+
+    let (status, summary) = app.get("/v1/analytics/summary").await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let total = &summary["total"];
+    assert_eq!(
+        (
+            total["active"].as_u64(),
+            total["trialing"].as_u64(),
+            total["pastDue"].as_u64()
+        ),
+        (Some(3), Some(1), Some(0))
+    );
+    assert_eq!(
+        (total["new"].as_u64(), total["churned"].as_u64()),
+        (Some(6), Some(1))
+    );
+    assert_eq!(
+        total["mrr"],
+        json!({"USD": 2000}),
+        "a paused, canceled, trialing or free connection brings no MRR"
+    );
+    assert_eq!(total["arr"], json!({"USD": 24000}));
+    let plan = summary["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["planId"] == monthly["id"])
+        .unwrap();
+    assert_eq!(
+        (plan["active"].as_u64(), plan["churned"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(plan["mrr"], json!({"USD": 1000}));
+
+    let (_, past) = app
+        .get("/v1/analytics/summary?from=2020-01-01&to=2020-02-01")
+        .await;
+    assert_eq!(
+        (
+            past["total"]["new"].as_u64(),
+            past["total"]["churned"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_error(
+        &app.get("/v1/analytics/summary?from=2026-02-01&to=2026-01-01")
+            .await,
+        StatusCode::BAD_REQUEST,
+        Some("from"),
+    );
+    assert_error(
+        &app.get("/v1/analytics/summary?to=soon").await,
+        StatusCode::BAD_REQUEST,
+        Some("to"),
+    );
+    let (_, other) =
+        send(app.request_as(&app.other_app_key, Method::GET, "/v1/analytics/summary")).await;
+    assert_eq!(
+        other["total"]["new"], 0,
+        "another app's figures are its own"
+    );
+}
+
 crate::both_backends!(
+    analytics_sum_states_arrivals_departures_and_revenue,
     cards_are_taken_by_test_number_and_never_kept_whole,
     the_live_environment_takes_no_cards_without_a_gateway,
 );

@@ -1,6 +1,7 @@
 //! The native API, `/v1`: memberd's own face, which every later face and tool can rely on.
 
 pub mod access;
+pub mod analytics;
 pub mod connections;
 pub mod events;
 pub mod members;
@@ -70,6 +71,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::replace))
         .routes(routes!(access::check_access))
         .routes(routes!(payment_methods::attach, payment_methods::list))
+        .routes(routes!(analytics::summary))
         .routes(routes!(events::list))
         .routes(routes!(events::retrieve))
         .routes(routes!(webhooks::event_attempts))
