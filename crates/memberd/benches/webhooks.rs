@@ -53,13 +53,13 @@ async fn open_store() -> (Store, String) {
         let dir = std::env::temp_dir().join(format!("memberd-bench-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite:{}", dir.join("bench.db").display());
-        (Store::connect(&url).await.unwrap(), "SQLite".into())
+        (Store::connect(&url).await.unwrap(), "SQLite".into(), None)
     }
 }
 
 #[tokio::main]
 async fn main() {
-    let (store, backend) = open_store().await;
+    let (store, backend, cleanup) = open_store().await;
     store.migrate().await.unwrap();
     let (_, keys) = ops::create_app(&store, "Bench", None).await.unwrap();
     let key = keys
@@ -134,4 +134,9 @@ async fn main() {
         delivered_in.as_secs_f64()
     );
     store.close().await;
+    if let Some((admin, name)) = cleanup {
+        let _ = admin
+            .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
+    }
 }
