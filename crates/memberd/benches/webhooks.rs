@@ -36,7 +36,8 @@ async fn receiver(count: Arc<AtomicUsize>) -> String {
     base
 }
 
-async fn open_store() -> (Store, String) {
+/// The store, its backend's name, and the admin connection and database to drop after the run.
+async fn open_store() -> (Store, String, Option<(Store, String)>) {
     if let Ok(url) = std::env::var("MEMBERD_BENCH_POSTGRES_URL") {
         let admin = Store::connect(&url).await.unwrap();
         let name = format!("memberd_bench_{}", rand::random::<u32>());
@@ -45,10 +46,8 @@ async fn open_store() -> (Store, String) {
             .await
             .unwrap();
         let (base, _) = url.rsplit_once('/').unwrap();
-        (
-            Store::connect(&format!("{base}/{name}")).await.unwrap(),
-            "PostgreSQL".into(),
-        )
+        let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
+        (store, "PostgreSQL".into(), Some((admin, name)))
     } else {
         let dir = std::env::temp_dir().join(format!("memberd-bench-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
