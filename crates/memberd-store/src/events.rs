@@ -3,7 +3,7 @@ use memberd_core::{EventId, NewEvent, Scope, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use crate::plans::{into_page, page_tail};
+use crate::plans::{fetch_page, page_tail};
 use crate::rows::{int, json_value, text, to_json, ts};
 use crate::sql::Sql;
 use crate::{Backend, Cursor, Order, Page, PageRequest, Result, Store};
@@ -92,14 +92,7 @@ impl Store {
         filtered(&mut list);
         page_tail(&mut list, "seq", page);
 
-        let mut conn = self.read.acquire().await?;
-        let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
-        let rows = list.query().fetch_all(&mut *conn).await?;
-        let items = rows
-            .iter()
-            .map(|row| Ok((int(row, "seq")?, event_from_row(row)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(into_page(items, page, total))
+        fetch_page(&self.read, &count, &list, page, event_from_row).await
     }
 
     pub async fn get_event(&self, scope: &Scope, id: &EventId) -> Result<Option<Event>> {

@@ -121,6 +121,24 @@ pub(crate) fn into_page<T>(
     }
 }
 
+/// Runs a page query and its count on one connection, and cuts the page.
+pub(crate) async fn fetch_page<T>(
+    pool: &sqlx::AnyPool,
+    count: &Sql,
+    list: &Sql,
+    page: PageRequest,
+    from_row: fn(&AnyRow) -> Result<T>,
+) -> Result<Page<T>> {
+    let mut conn = pool.acquire().await?;
+    let total = crate::rows::int(&count.query().fetch_one(&mut *conn).await?, "n")?;
+    let rows = list.query().fetch_all(&mut *conn).await?;
+    let items = rows
+        .iter()
+        .map(|row| Ok((crate::rows::int(row, "seq")?, from_row(row)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(into_page(items, page, total))
+}
+
 impl Store {
     pub async fn insert_plan(&self, scope: &Scope, plan: &Plan) -> Result<()> {
         sqlx::query(
@@ -167,14 +185,7 @@ impl Store {
         filtered(&mut list);
         page_tail(&mut list, "seq", page);
 
-        let mut conn = self.read.acquire().await?;
-        let total: i64 = crate::rows::int(&count.query().fetch_one(&mut *conn).await?, "n")?;
-        let rows = list.query().fetch_all(&mut *conn).await?;
-        let items = rows
-            .iter()
-            .map(|row| Ok((crate::rows::int(row, "seq")?, plan_from_row(row)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(into_page(items, page, total))
+        fetch_page(&self.read, &count, &list, page, plan_from_row).await
     }
 
     /// Loads a plan, lets `change` decide its next state (`None`: unchanged), and saves it.

@@ -9,7 +9,7 @@ use memberd_core::{AppId, AttemptId, DeliveryId, EndpointId, EventId, NewEvent, 
 use sqlx::any::AnyRow;
 
 use super::endpoints::{endpoint_from_row, load_endpoint, ENDPOINT_COLUMNS};
-use crate::plans::{into_page, page_tail};
+use crate::plans::{fetch_page, page_tail};
 use crate::rows::{env, int, json_value, opt_text, text, ts};
 use crate::sql::Sql;
 use crate::{events, Backend, Page, PageRequest, Result, Store, StoreError};
@@ -390,14 +390,7 @@ impl Store {
         let mut list = Sql::new(format!("SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts"));
         filtered(&mut list);
         page_tail(&mut list, "seq", page);
-        let mut conn = self.read.acquire().await?;
-        let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
-        let rows = list.query().fetch_all(&mut *conn).await?;
-        let items = rows
-            .iter()
-            .map(|row| Ok((int(row, "seq")?, attempt_from_row(row)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(into_page(items, page, total))
+        fetch_page(&self.read, &count, &list, page, attempt_from_row).await
     }
 
     /// Sends an event to an endpoint again, now, whatever became of it before. `NotFound`

@@ -3,10 +3,8 @@ use memberd_core::{DomainError, EndpointId, Scope};
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use crate::plans::{into_page, page_tail};
-use crate::rows::{
-    flag, int, opt_micros, opt_text, opt_ts, parsed, string_list, text, to_json, ts,
-};
+use crate::plans::{fetch_page, page_tail};
+use crate::rows::{flag, opt_micros, opt_text, opt_ts, parsed, string_list, text, to_json, ts};
 use crate::sql::Sql;
 use crate::{Page, PageRequest, Result, Store, StoreError};
 
@@ -94,14 +92,7 @@ impl Store {
         let mut list = Sql::new(format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints"));
         filtered(&mut list);
         page_tail(&mut list, "seq", page);
-        let mut conn = self.read.acquire().await?;
-        let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
-        let rows = list.query().fetch_all(&mut *conn).await?;
-        let items = rows
-            .iter()
-            .map(|row| Ok((int(row, "seq")?, endpoint_from_row(row)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(into_page(items, page, total))
+        fetch_page(&self.read, &count, &list, page, endpoint_from_row).await
     }
 
     /// Loads an endpoint, lets `change` decide its next state (`None`: unchanged) and saves it.
