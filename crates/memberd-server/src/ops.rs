@@ -37,8 +37,9 @@ pub fn secret_environment(secret: &str) -> Option<Environment> {
     }
 }
 
+/// The system clock's time, for operator commands and requests.
 pub fn now() -> Timestamp {
-    Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc())
+    crate::clock::Clock::now(&crate::clock::SystemClock)
 }
 
 /// Creates a key for one environment of an app and returns its secret, once.
