@@ -188,6 +188,19 @@ fn holds_plan(others: &[PlanConnection], plan_id: &PlanId, except: Option<&Conne
         .any(|c| &c.plan_id == plan_id && !c.status.is_final() && Some(&c.id) != except)
 }
 
+/// What connecting to a plan charges at once: the first period of a paid price without a
+/// trial, or a one-time price. `None` for free plans and trials (a trial is charged when it
+/// ends). Refuses the same prices `connect` refuses.
+pub fn first_charge(
+    plan: &Plan,
+    price_id: Option<&PriceId>,
+) -> Result<Option<(i64, String)>, DomainError> {
+    let terms = terms(plan, price_id)?;
+    let charges =
+        terms.connection_type != ConnectionType::Free && terms.trial_days == 0 && terms.amount > 0;
+    Ok(charges.then(|| (terms.amount, terms.currency.unwrap_or_default())))
+}
+
 /// Memberstack's admin APIs attach and remove free plans only: a paid plan starts with a
 /// checkout, which the member goes through themselves.
 pub fn ensure_free(

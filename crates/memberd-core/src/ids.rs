@@ -82,6 +82,8 @@ typed_id!(/// One event's delivery to one endpoint, with its retries.
     DeliveryId, "dlv");
 typed_id!(/// One attempt at a delivery.
     AttemptId, "att");
+typed_id!(/// A charge, successful or not.
+    PaymentId, "pay");
 typed_id!(/// A member's payment method (a card, of which only brand, last four and expiry are kept).
     PaymentMethodId, "pm");
 

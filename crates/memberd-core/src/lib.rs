@@ -30,7 +30,7 @@ pub use error::DomainError;
 pub use event::{Event, EventKind, NewEvent};
 pub use fields::{CustomFields, MetaData};
 pub use ids::{
-    AppId, AttemptId, ConnectionId, DeliveryId, EndpointId, EventId, KeyId, MemberId,
+    AppId, AttemptId, ConnectionId, DeliveryId, EndpointId, EventId, KeyId, MemberId, PaymentId,
     PaymentMethodId, PlanId, PriceId,
 };
 pub use member::{Member, MemberPatch, NewMember};

@@ -11,7 +11,7 @@ use crate::rows::{
     flag, int, opt_micros, opt_text, opt_ts, parsed, string_list, text, ts, unique_violation,
 };
 use crate::sql::Sql;
-use crate::{events, Result, Store, StoreError};
+use crate::{events, Payment, Result, Store, StoreError};
 
 /// A plan connection with the facts of its plan that faces render beside it.
 #[derive(Debug, Clone)]
@@ -301,11 +301,36 @@ impl Store {
         price_id: Option<&PriceId>,
         now: Timestamp,
     ) -> Result<ConnectionView> {
+        self.connect_plan_paid(scope, member_id, plan_id, price_id, now, None)
+            .await
+    }
+
+    /// Connects a member to a plan whose first charge, when it has one, succeeded already:
+    /// the payment is recorded, with `payment.succeeded`, in the same transaction.
+    pub async fn connect_plan_paid(
+        &self,
+        scope: &Scope,
+        member_id: &MemberId,
+        plan_id: &PlanId,
+        price_id: Option<&PriceId>,
+        now: Timestamp,
+        payment: Option<Payment>,
+    ) -> Result<ConnectionView> {
         let mut tx = self.write.begin().await?;
         let view = connect_in(
             &mut tx, self, scope, member_id, plan_id, price_id, None, now,
         )
         .await?;
+        if let Some(mut payment) = payment {
+            payment.connection_id = view.connection.id.clone();
+            crate::payments::insert(&mut tx, scope, &payment).await?;
+            let event = memberd_core::NewEvent::payment(
+                &view.connection,
+                payment.succeeded,
+                payment.failure_reason.as_deref(),
+            );
+            events::record(&mut tx, self.backend, scope, &[event], now).await?;
+        }
         tx.commit().await?;
         Ok(view)
     }

@@ -19,6 +19,8 @@ pub trait PaymentGateway: Send + Sync {
     fn attach(&self, card: &Card) -> Result<String, Refusal>;
     /// Charges a card the gateway holds.
     fn charge(&self, reference: &str, amount: i64, currency: &str) -> Charge;
+    /// Gives back a charge that bought nothing (the connection it paid for could not be made).
+    fn refund(&self, reference: &str, amount: i64, currency: &str) -> Result<(), Refusal>;
 }
 
 /// The sandbox gateway:
@@ -60,7 +62,13 @@ impl PaymentGateway for SandboxGateway {
             },
         }
     }
+
+    fn refund(&self, _reference: &str, _amount: i64, _currency: &str) -> Result<(), Refusal> {
+        Ok(())
+    }
 }
+
+pub mod connect;
 
 /// The gateway of an environment: the sandbox one in sandbox; none in live until a real
 /// provider is configured, so live never takes a card it cannot charge.

@@ -14,13 +14,14 @@ use crate::support::{id, test_config, TestApp};
 
 const SHOP: &str = "your-store.myshopify.com";
 
-/// A store: an app with a shop domain, and its live merchant key.
+/// A store: an app with a shop domain, and its sandbox merchant key (sandbox, because its
+/// gateway can charge the paid plans the tests put customers on).
 async fn store(app: &TestApp, shop: &str) -> String {
     let (_, keys) = ops::create_app(&app.store, "My Store", Some(shop.into()))
         .await
         .unwrap();
     keys.into_iter()
-        .find(|k| k.key.env == Environment::Live)
+        .find(|k| k.key.env == Environment::Sandbox)
         .unwrap()
         .secret
 }
@@ -79,6 +80,7 @@ async fn customer_on_plan(app: &TestApp, key: &str, customer: &str) -> (Value, V
         .json::<Value>()
         .await
         .unwrap();
+    app.attach_card_as(key, &member).await;
     let connection = app
         .request_as(
             key,
@@ -266,11 +268,12 @@ async fn every_status_code_of_the_table(app: Arc<TestApp>) {
         ),
         (Some(0), Some(1), Some(true))
     );
-    app.request_as(&key, Method::POST, "/v1/members")
-        .json(&json!({"email": "b@example.com", "externalId": "777"}))
-        .send()
-        .await
-        .unwrap();
+    let (_, b) = crate::support::send(
+        app.request_as(&key, Method::POST, "/v1/members")
+            .json(&json!({"email": "b@example.com", "externalId": "777"})),
+    )
+    .await;
+    app.attach_card_as(&key, &b).await;
     let (status, created) = send(
         post(&app, &key, &format!("membership-contracts?{q}"))
             .json(&json!({"customerId": "777", "planId": id(&plan)})),
@@ -499,13 +502,13 @@ async fn a_store_never_sees_another(app: Arc<TestApp>) {
     ))
     .await;
     assert_eq!(b_after["status"], "ACTIVE", "untouched");
-    // The sandbox key of a store is a separate environment: its customers are not the live ones.
+    // The live key of a store is a separate environment: its customers are not the sandbox ones.
     let apps = app.store.list_apps().await.unwrap();
     let a_app = apps
         .iter()
         .find(|x| x.shop_domain.as_deref() == Some(SHOP))
         .unwrap();
-    let sandbox = ops::create_key(&app.store, &a_app.id, Environment::Sandbox, "sb")
+    let sandbox = ops::create_key(&app.store, &a_app.id, Environment::Live, "live")
         .await
         .unwrap();
     let (_, sb) = send(get(
@@ -546,22 +549,34 @@ async fn the_appstle_flavour_sends_contracts_in_this_shape(app: Arc<TestApp>) {
     )
     .await;
     let got = receiver
-        .wait_for(60, "membership.created and membership.cancelled", |r| {
-            r.len() >= 2
-        })
+        .wait_for(
+            60,
+            "membership.created, .billing-success and .cancelled",
+            |r| r.len() >= 3,
+        )
         .await;
-    let mut bodies: Vec<Value> = got.iter().map(|r| r.json()).collect();
-    bodies.sort_by_key(|b| b["type"].as_str().unwrap().to_owned());
-    assert_eq!(bodies[1]["type"], "membership.created");
+    let bodies: Vec<Value> = got.iter().map(|r| r.json()).collect();
+    let of = |t: &str| {
+        bodies
+            .iter()
+            .find(|b| b["type"] == t)
+            .unwrap_or_else(|| panic!("{t} in {bodies:?}"))
+    };
     assert_eq!(
-        bodies[1]["data"], contract,
+        of("membership.created")["data"],
+        contract,
         "the webhook carries the contract as the API shows it"
     );
-    assert_eq!(bodies[0]["type"], "membership.cancelled");
-    assert_eq!(bodies[0]["data"]["id"], id);
-    assert_eq!(bodies[0]["data"]["status"], "CANCELLED");
-    assert_eq!(bodies[0]["data"]["cancellationReason"], "too pricey");
-    assert_eq!(bodies[0]["data"]["customerId"], "12345");
+    assert_eq!(
+        of("membership.billing-success")["data"]["id"],
+        id,
+        "the first charge"
+    );
+    let cancelled = of("membership.cancelled");
+    assert_eq!(cancelled["data"]["id"], id);
+    assert_eq!(cancelled["data"]["status"], "CANCELLED");
+    assert_eq!(cancelled["data"]["cancellationReason"], "too pricey");
+    assert_eq!(cancelled["data"]["customerId"], "12345");
 }
 
 crate::both_backends!(

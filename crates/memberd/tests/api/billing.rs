@@ -143,6 +143,7 @@ async fn analytics_sum_states_arrivals_departures_and_revenue(app: Arc<TestApp>)
         .enumerate()
     {
         let member = app.create_member(&format!("m{i}@example.com")).await;
+        app.attach_card(&member).await;
         connections.push(app.connect(&member, json!({"planId": id(plan)})).await);
     }
     app.post(

@@ -28,6 +28,7 @@ async fn connections_follow_the_state_machine(app: Arc<TestApp>) {
     let pro = paid_plan(&app, 0).await;
     let trial = paid_plan(&app, 7).await;
     let member = app.create_member("ann@example.com").await;
+    app.attach_card(&member).await;
 
     let c_free = app.connect(&member, json!({"planId": id(&free)})).await;
     assert_eq!(c_free["status"], "ACTIVE");
@@ -227,6 +228,7 @@ async fn bad_connection_requests_are_refused(app: Arc<TestApp>) {
         .post("/v1/plan-connections/con_missing/cancel", json!({}))
         .await;
     assert_error(&response, StatusCode::NOT_FOUND, None);
+    app.attach_card(&member).await;
     let connection = app.connect(&member, json!({"planId": id(&plan)})).await;
     let response = action(&app, &connection, "cancel", json!({"atPeriodEnd": "yes"})).await;
     assert_error(&response, StatusCode::BAD_REQUEST, Some("atPeriodEnd"));
@@ -241,7 +243,75 @@ async fn bad_connection_requests_are_refused(app: Arc<TestApp>) {
     assert_eq!(list["data"][0]["status"], "ACTIVE");
 }
 
+/// A paid price without a trial is charged at once: to a card that works, or not at all.
+async fn the_first_period_is_charged_before_the_plan_is_held(app: Arc<TestApp>) {
+    let plan = paid_plan(&app, 0).await;
+    let trial = paid_plan(&app, 7).await;
+    let member = app.create_member("ann@example.com").await;
+    let path = format!("/v1/members/{}/plan-connections", id(&member));
+
+    let no_card = app.post(&path, json!({"planId": id(&plan)})).await;
+    assert_error(&no_card, StatusCode::PAYMENT_REQUIRED, None);
+    assert_eq!(no_card.1["error"]["code"], "payment_method_required");
+    let (status, _) = app.post(&path, json!({"planId": id(&trial)})).await;
+    assert_eq!(status, StatusCode::CREATED, "a trial needs no charge now");
+
+    let (status, _) = app
+        .post(&format!("/v1/members/{}/payment-methods", id(&member)), json!({"card": {"number": "4000000000000341", "expMonth": 1, "expYear": 2040, "cvc": "123"}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let declined = app.post(&path, json!({"planId": id(&plan)})).await;
+    assert_error(&declined, StatusCode::PAYMENT_REQUIRED, None);
+    assert_eq!(declined.1["error"]["code"], "card_declined");
+    let (_, list) = app.get(&path).await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "a refused charge leaves no connection"
+    );
+    let (_, payments) = app
+        .get(&format!("/v1/members/{}/payments", id(&member)))
+        .await;
+    assert_eq!(payments["data"], json!([]), "and no payment");
+
+    app.attach_card(&member).await;
+    let connection = app.connect(&member, json!({"planId": id(&plan)})).await;
+    assert_eq!(connection["status"], "ACTIVE");
+    let (_, payments) = app
+        .get(&format!("/v1/members/{}/payments", id(&member)))
+        .await;
+    let payment = &payments["data"][0];
+    assert_eq!(
+        (&payment["amount"], &payment["currency"], &payment["status"]),
+        (&json!(1500), &json!("EUR"), &json!("SUCCEEDED"))
+    );
+    assert_eq!(payment["planConnectionId"], connection["id"]);
+    let (_, feed) = app.get("/v1/events?types=payment.succeeded").await;
+    assert_eq!(feed["totalCount"], 1);
+    assert_eq!(feed["data"][0]["data"]["payment"]["amount"], 1500);
+
+    let live_member = crate::support::send(
+        app.request_as(&app.live_key, reqwest::Method::POST, "/v1/members")
+            .json(&json!({"email": "live@example.com"})),
+    )
+    .await
+    .1;
+    let live_plan = crate::support::send(app.request_as(&app.live_key, reqwest::Method::POST, "/v1/plans").json(&json!({"name": "Live", "prices": [{"amount": 100, "currency": "USD", "interval": "MONTH"}]}))).await.1;
+    let refused = crate::support::send(
+        app.request_as(
+            &app.live_key,
+            reqwest::Method::POST,
+            &format!("/v1/members/{}/plan-connections", id(&live_member)),
+        )
+        .json(&json!({"planId": id(&live_plan)})),
+    )
+    .await;
+    assert_error(&refused, StatusCode::CONFLICT, None);
+    assert_eq!(refused.1["error"]["code"], "no_payment_gateway");
+}
+
 crate::both_backends!(
+    the_first_period_is_charged_before_the_plan_is_held,
     connections_follow_the_state_machine,
     replacing_a_plan_keeps_the_connection,
     bad_connection_requests_are_refused,

@@ -227,6 +227,7 @@ async fn v1_membership_follows_the_plan_connection(app: Arc<TestApp>) {
     let (_, got) = get(&app, &path).await;
     assert_eq!(got["membership"]["status"], "canceled");
 
+    app.attach_card(&member).await;
     app.connect(&member, json!({"planId": id(&once)})).await;
     let (_, got) = get(&app, &path).await;
     assert_eq!(

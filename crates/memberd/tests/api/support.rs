@@ -119,7 +119,15 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
-            let _ = server.await;
+            // Idle keep-alive connections of a test that failed midway must not hold the
+            // graceful shutdown forever.
+            let abort = server.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(10), server)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
         }
         self.store.close().await;
         match &self.cleanup {
@@ -200,6 +208,20 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{connection}");
         connection
+    }
+
+    /// Attaches the sandbox card that always succeeds, so the member can take paid plans.
+    pub async fn attach_card(&self, member: &Value) {
+        self.attach_card_as(&self.key, member).await;
+    }
+
+    pub async fn attach_card_as(&self, key: &str, member: &Value) {
+        let (status, body) = send(
+            self.request_as(key, Method::POST, &format!("/v1/members/{}/payment-methods", id(member)))
+                .json(&serde_json::json!({"card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2040, "cvc": "123"}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
     /// How many events the default key's environment has recorded.

@@ -160,7 +160,7 @@ pub struct CreateIn {
 
 /// Puts a customer on a plan: a new contract.
 #[utoipa::path(post, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com")), request_body = CreateIn,
-    responses((status = 201, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
+    responses((status = 201, body = Contract), (status = 400, body = AppstleProblem), (status = 402, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authed,
@@ -193,23 +193,21 @@ pub async fn create(
                 ApiError::not_found("customer", &input.customer_id).with_param("customerId"),
             )
         })?;
-    let view = store
-        .connect_plan(
-            &auth.scope,
-            &member.member.id,
-            &plan,
-            price.as_ref(),
-            state.now(),
-        )
-        .await
-        .map_err(|e| {
-            let err = ApiError::from(e);
-            AppstleError(if err.code == "plan_not_found" {
-                err.or_param("planId")
-            } else {
-                err
-            })
-        })?;
+    let view = crate::billing::connect::connect(
+        &state,
+        &auth.scope,
+        &member.member.id,
+        &plan,
+        price.as_ref(),
+    )
+    .await
+    .map_err(|err| {
+        AppstleError(if err.code == "plan_not_found" {
+            err.or_param("planId")
+        } else {
+            err
+        })
+    })?;
     let created = ContractView {
         view,
         customer_id: member.member.external_id,

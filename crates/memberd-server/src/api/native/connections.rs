@@ -158,11 +158,12 @@ fn name_plan_param(err: ApiError) -> ApiError {
     }
 }
 
-/// FREE plans connect ACTIVE; PAID ones TRIALING when the price has trial days, else ACTIVE.
+/// FREE plans connect ACTIVE; PAID ones TRIALING when the price has trial days, else ACTIVE
+/// once the first period is charged to the member's newest card (402 when it cannot be).
 #[utoipa::path(post, path = "/v1/members/{id}/plan-connections", tag = "plan connections",
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: it replays the first response")),
     request_body = ConnectIn,
-    responses((status = 201, body = ConnectionOut), (status = 400, body = ErrorEnvelope),
+    responses((status = 201, body = ConnectionOut), (status = 400, body = ErrorEnvelope), (status = 402, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 pub async fn connect(
     State(state): State<AppState>,
@@ -172,11 +173,10 @@ pub async fn connect(
 ) -> ApiResult<(StatusCode, Json<ConnectionOut>)> {
     let member = member_id(&id)?;
     let (plan, price) = body_plan(&input.plan_id, input.price_id.as_deref())?;
-    let view = state
-        .store()
-        .connect_plan(&auth.scope, &member, &plan, price.as_ref(), state.now())
-        .await
-        .map_err(|e| name_plan_param(e.into()))?;
+    let view =
+        crate::billing::connect::connect(&state, &auth.scope, &member, &plan, price.as_ref())
+            .await
+            .map_err(name_plan_param)?;
     Ok((StatusCode::CREATED, Json(view.into())))
 }
 

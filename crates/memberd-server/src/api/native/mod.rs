@@ -71,6 +71,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::replace))
         .routes(routes!(access::check_access))
         .routes(routes!(payment_methods::attach, payment_methods::list))
+        .routes(routes!(payment_methods::payments))
         .routes(routes!(analytics::summary))
         .routes(routes!(events::list))
         .routes(routes!(events::retrieve))

@@ -152,3 +152,54 @@ pub async fn list(
         data: methods.into_iter().map(PaymentMethodOut::from).collect(),
     }))
 }
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentOut {
+    pub id: String,
+    pub object: &'static str,
+    pub member_id: String,
+    pub plan_connection_id: String,
+    pub payment_method_id: Option<String>,
+    /// In the currency's minor unit.
+    pub amount: i64,
+    pub currency: String,
+    /// `SUCCEEDED` or `FAILED`.
+    pub status: &'static str,
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PaymentList {
+    pub data: Vec<PaymentOut>,
+}
+
+/// A member's payments, newest first.
+#[utoipa::path(get, path = "/v1/members/{id}/payments", tag = "billing", params(("id" = String, Path)),
+    responses((status = 200, body = PaymentList), (status = 404, body = ErrorEnvelope)))]
+pub async fn payments(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PaymentList>> {
+    let member = member_id(&id)?;
+    let payments = state.store().list_payments(&auth.scope, &member).await?;
+    Ok(Json(PaymentList {
+        data: payments
+            .into_iter()
+            .map(|p| PaymentOut {
+                id: p.id.to_string(),
+                object: "payment",
+                member_id: p.member_id.to_string(),
+                plan_connection_id: p.connection_id.to_string(),
+                payment_method_id: p.payment_method_id.map(|m| m.to_string()),
+                amount: p.amount,
+                currency: p.currency,
+                status: if p.succeeded { "SUCCEEDED" } else { "FAILED" },
+                failure_reason: p.failure_reason,
+                created_at: p.created_at.to_rfc3339(),
+            })
+            .collect(),
+    }))
+}
