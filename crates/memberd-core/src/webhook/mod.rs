@@ -202,7 +202,10 @@ fn example_event(kind: EventKind) -> Event {
         ..NewMember::default()
     };
     let member = Member::create(draft, now).map(|(m, _)| m);
-    let connection = member.as_ref().ok().map(|m| example_connection(m, now));
+    let connection = member
+        .as_ref()
+        .ok()
+        .and_then(|m| example_connection(m, now));
     let new = match (kind, &member, &connection) {
         (EventKind::MemberCreated, Ok(m), _) => NewEvent::member_created(m),
         (EventKind::MemberUpdated, Ok(m), _) => NewEvent::member_updated(m),
@@ -233,7 +236,7 @@ fn example_event(kind: EventKind) -> Event {
     }
 }
 
-fn example_connection(member: &Member, now: Timestamp) -> PlanConnection {
+fn example_connection(member: &Member, now: Timestamp) -> Option<PlanConnection> {
     let plan = crate::plan::Plan::create(
         crate::plan::PlanDraft {
             name: "Gold".into(),
@@ -250,40 +253,9 @@ fn example_connection(member: &Member, now: Timestamp) -> PlanConnection {
         },
         now,
     );
-    match plan.and_then(|p| PlanConnection::connect(&member.id, &p, None, &[], now)) {
-        Ok((c, _)) => c,
-        Err(_) => unreachable_connection(member, now),
-    }
-}
-
-/// The example plan always connects; this keeps the catalog free of panics regardless.
-fn unreachable_connection(member: &Member, now: Timestamp) -> PlanConnection {
-    PlanConnection {
-        id: crate::ConnectionId::generate(),
-        member_id: member.id.clone(),
-        plan_id: crate::PlanId::generate(),
-        price_id: None,
-        connection_type: crate::ConnectionType::Free,
-        status: crate::ConnectionStatus::Active,
-        amount: 0,
-        currency: None,
-        interval: None,
-        interval_count: 1,
-        start_date: now,
-        current_period_start: None,
-        current_period_end: None,
-        trial_end: None,
-        cancel_at_period_end: false,
-        canceled_at: None,
-        cancel_reason: None,
-        paused_at: None,
-        resume_at: None,
-        end_date: None,
-        retry_count: 0,
-        next_retry_at: None,
-        created_at: now,
-        updated_at: now,
-    }
+    plan.and_then(|p| PlanConnection::connect(&member.id, &p, None, &[], now))
+        .ok()
+        .map(|(c, _)| c)
 }
 
 /// Every type memberd sends, with the flavours that receive it and an example body.
