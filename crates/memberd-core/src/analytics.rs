@@ -113,6 +113,7 @@ mod tests {
                     interval,
                     interval_count: None,
                     trial_days: Some(trial),
+                    term_days: None,
                 }],
             },
             at,

@@ -78,6 +78,9 @@ pub struct PlanConnection {
     pub retry_count: u32,
     /// When the next charge of a PAST_DUE connection is tried.
     pub next_retry_at: Option<Timestamp>,
+    /// The plan (and price) the connection moves to at the end of its period.
+    pub scheduled_plan_id: Option<PlanId>,
+    pub scheduled_price_id: Option<PriceId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -93,9 +96,11 @@ pub enum ConnectionCommand {
         resume_at: Option<Timestamp>,
     },
     Resume,
+    /// Moves to another plan now, or at the end of the current period.
     Replace {
         plan: Plan,
         price_id: Option<PriceId>,
+        at_period_end: bool,
     },
 }
 
@@ -119,6 +124,7 @@ struct Terms {
     interval: Option<Interval>,
     interval_count: u32,
     trial_days: u32,
+    term_days: Option<u32>,
 }
 
 fn terms(plan: &Plan, price_id: Option<&PriceId>) -> Result<Terms, DomainError> {
@@ -144,6 +150,7 @@ fn terms(plan: &Plan, price_id: Option<&PriceId>) -> Result<Terms, DomainError> 
             interval: None,
             interval_count: 1,
             trial_days: 0,
+            term_days: None,
         });
     }
     let price = match price_id {
@@ -179,6 +186,7 @@ fn terms(plan: &Plan, price_id: Option<&PriceId>) -> Result<Terms, DomainError> 
         interval: Some(price.interval),
         interval_count: price.interval_count,
         trial_days: price.trial_days,
+        term_days: price.term_days,
     })
 }
 
@@ -285,6 +293,8 @@ impl PlanConnection {
             end_date: None,
             retry_count: 0,
             next_retry_at: None,
+            scheduled_plan_id: None,
+            scheduled_price_id: None,
             created_at: now,
             updated_at: now,
         };
@@ -303,6 +313,13 @@ impl PlanConnection {
         self.interval_count = terms.interval_count;
         self.trial_end = None;
         self.status = ConnectionStatus::Active;
+        self.scheduled_plan_id = None;
+        self.scheduled_price_id = None;
+        // A one-time purchase with a term is held until the term ends.
+        self.end_date = match (self.connection_type, terms.term_days) {
+            (ConnectionType::Onetime, Some(days)) => Some(now.plus_days(days)),
+            _ => None,
+        };
         match (self.connection_type, self.interval) {
             (ConnectionType::Subscription, Some(interval)) => {
                 self.current_period_start = Some(now);
@@ -373,6 +390,8 @@ impl PlanConnection {
                     }
                     next.cancel_at_period_end = true;
                     next.cancel_reason = reason;
+                    next.scheduled_plan_id = None;
+                    next.scheduled_price_id = None;
                     next.end_date = Some(period_end);
                     vec![NewEvent::plan_updated(&next, PlanChange::CancelScheduled)]
                 } else {
@@ -382,6 +401,8 @@ impl PlanConnection {
                     next.end_date = Some(now);
                     next.paused_at = None;
                     next.resume_at = None;
+                    next.scheduled_plan_id = None;
+                    next.scheduled_price_id = None;
                     vec![NewEvent::plan_canceled(&next)]
                 }
             }
@@ -442,7 +463,11 @@ impl PlanConnection {
                 }
                 vec![NewEvent::plan_updated(&next, PlanChange::Resumed)]
             }
-            ConnectionCommand::Replace { plan, price_id } => {
+            ConnectionCommand::Replace {
+                plan,
+                price_id,
+                at_period_end,
+            } => {
                 if plan.id == self.plan_id
                     && price_id
                         .as_ref()
@@ -460,19 +485,88 @@ impl PlanConnection {
                     ));
                 }
                 let terms = terms(&plan, price_id.as_ref())?;
+                if at_period_end {
+                    return self.schedule_replace(next, terms, &plan);
+                }
                 let prev_plan = self.plan_id.clone();
                 next.plan_id = plan.id.clone();
                 // No second trial on a change of plan, as with Stripe.
                 next.take_terms(terms, now, false);
                 next.cancel_at_period_end = false;
                 next.cancel_reason = None;
-                next.end_date = None;
                 next.paused_at = None;
                 next.resume_at = None;
                 vec![NewEvent::plan_replaced(&next, &prev_plan)]
             }
         };
         Ok((next, events))
+    }
+
+    /// Replacing at period end: the current terms run to the end of the period, then the
+    /// scheduler moves the connection to the plan (see `lifecycle`).
+    fn schedule_replace(
+        &self,
+        mut next: PlanConnection,
+        terms: Terms,
+        plan: &Plan,
+    ) -> Result<(PlanConnection, Vec<NewEvent>), DomainError> {
+        let runs_on = self.connection_type == ConnectionType::Subscription
+            && matches!(
+                self.status,
+                ConnectionStatus::Active | ConnectionStatus::Trialing
+            )
+            && self.current_period_end.is_some();
+        if !runs_on {
+            return Err(DomainError::conflict(
+                "no_billing_period",
+                format!(
+                    "plan connection {} is {} with no running period to end; replace it now instead",
+                    self.id, self.status
+                ),
+            ));
+        }
+        if terms.connection_type == ConnectionType::Onetime {
+            return Err(DomainError::invalid(
+                "priceId",
+                "onetime_at_period_end",
+                "a ONETIME price is bought now: replace with it now instead of at period end",
+            ));
+        }
+        next.scheduled_plan_id = Some(plan.id.clone());
+        next.scheduled_price_id = terms.price_id;
+        // A scheduled move supersedes a scheduled cancellation, as in Stripe's schedules.
+        next.cancel_at_period_end = false;
+        next.cancel_reason = None;
+        next.end_date = None;
+        Ok((
+            next.clone(),
+            vec![NewEvent::plan_updated(&next, PlanChange::ReplaceScheduled)],
+        ))
+    }
+
+    /// Takes the terms of the plan it was scheduled to move to, at the end of its period:
+    /// the new plan's period (charged by the renewal that follows) starts where the old one
+    /// ended. `None` when the plan can no longer be taken (archived, or its price is gone).
+    pub(crate) fn switch_to_scheduled(&self, plan: &Plan) -> Option<(PlanConnection, NewEvent)> {
+        if Some(&plan.id) != self.scheduled_plan_id.as_ref() {
+            return None;
+        }
+        let terms = terms(plan, self.scheduled_price_id.as_ref()).ok()?;
+        let at = self.current_period_end?;
+        let prev_plan = self.plan_id.clone();
+        let mut next = self.clone();
+        next.plan_id = plan.id.clone();
+        next.take_terms(terms, at, false);
+        // Still to be renewed: the period that ends now is the old one.
+        next.status = self.status;
+        if next.connection_type == ConnectionType::Subscription {
+            next.current_period_start = self.current_period_start;
+            next.current_period_end = Some(at);
+        }
+        next.trial_end = None;
+        next.updated_at = at;
+        let event = NewEvent::plan_replaced(&next, &prev_plan);
+        Some((next, event))
     }
 }
 

@@ -26,6 +26,8 @@ crate::plan::wire_enum!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanChange {
     CancelScheduled,
+    /// A move to another plan at the end of the period was scheduled.
+    ReplaceScheduled,
     Paused,
     Resumed,
     /// A new period began after a successful charge (also at the end of a trial).
@@ -45,6 +47,7 @@ impl PlanChange {
     pub fn as_str(self) -> &'static str {
         match self {
             PlanChange::CancelScheduled => "cancel_scheduled",
+            PlanChange::ReplaceScheduled => "replace_scheduled",
             PlanChange::Paused => "paused",
             PlanChange::Resumed => "resumed",
             PlanChange::Renewed => "renewed",

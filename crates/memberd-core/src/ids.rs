@@ -86,6 +86,8 @@ typed_id!(/// A charge, successful or not.
     PaymentId, "pay");
 typed_id!(/// A member's payment method (a card, of which only brand, last four and expiry are kept).
     PaymentMethodId, "pm");
+typed_id!(/// A sandbox test clock, whose members live at its frozen time.
+    TestClockId, "clock");
 
 #[cfg(test)]
 mod tests {

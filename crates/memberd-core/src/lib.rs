@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod member;
 pub mod plan;
 pub mod tenancy;
+pub mod test_clock;
 pub mod timestamp;
 pub mod webhook;
 
@@ -31,9 +32,10 @@ pub use event::{Event, EventKind, NewEvent};
 pub use fields::{CustomFields, MetaData};
 pub use ids::{
     AppId, AttemptId, ConnectionId, DeliveryId, EndpointId, EventId, KeyId, MemberId, PaymentId,
-    PaymentMethodId, PlanId, PriceId,
+    PaymentMethodId, PlanId, PriceId, TestClockId,
 };
 pub use member::{Member, MemberPatch, NewMember};
 pub use plan::{Interval, Plan, PlanPatch, PlanStatus, PlanType, Price};
 pub use tenancy::{Environment, Scope};
+pub use test_clock::TestClock;
 pub use timestamp::Timestamp;

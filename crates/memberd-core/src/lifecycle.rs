@@ -7,7 +7,7 @@
 
 use crate::event::PlanChange;
 use crate::{
-    ConnectionCommand, ConnectionStatus, ConnectionType, NewEvent, PlanConnection, Timestamp,
+    ConnectionCommand, ConnectionStatus, ConnectionType, NewEvent, Plan, PlanConnection, Timestamp,
 };
 
 /// What falls due.
@@ -17,6 +17,8 @@ pub enum Due {
     Renewal,
     Retry,
     ScheduledCancel,
+    /// The end of a period after which the connection moves to its scheduled plan.
+    ScheduledReplace,
     Resume,
     Expiry,
 }
@@ -56,6 +58,8 @@ impl PlanConnection {
                 let end = self.current_period_end?;
                 let due = if self.cancel_at_period_end {
                     Due::ScheduledCancel
+                } else if self.scheduled_plan_id.is_some() {
+                    Due::ScheduledReplace
                 } else if self.status == ConnectionStatus::Trialing {
                     Due::TrialEnd
                 } else {
@@ -71,7 +75,10 @@ impl PlanConnection {
 
     /// The amount a due transition charges, if it charges.
     pub fn charge_due(&self, due: Due) -> Option<i64> {
-        let charges = matches!(due, Due::TrialEnd | Due::Renewal | Due::Retry);
+        let charges = matches!(
+            due,
+            Due::TrialEnd | Due::Renewal | Due::Retry | Due::ScheduledReplace
+        );
         (charges && self.connection_type == ConnectionType::Subscription && self.amount > 0)
             .then_some(self.amount)
     }
@@ -88,7 +95,7 @@ impl PlanConnection {
         let mut next = self.clone();
         next.updated_at = now;
         let events = match due {
-            Due::TrialEnd | Due::Renewal => {
+            Due::TrialEnd | Due::Renewal | Due::ScheduledReplace => {
                 // The new period follows the old one without a gap, whenever it is applied.
                 let start = self.current_period_end.unwrap_or(now);
                 next.start_period(start);
@@ -138,6 +145,33 @@ impl PlanConnection {
         (next, events)
     }
 
+    /// Prepares a due transition: a scheduled move to another plan happens first (`plan` is
+    /// the plan it moves to, as it stands now), and the charge is that of the terms the new
+    /// period runs on.
+    pub fn prepare_due(&self, due: Due, scheduled_plan: Option<&Plan>) -> PreparedDue {
+        if due != Due::ScheduledReplace {
+            return PreparedDue::new(self.clone(), Some(due), Vec::new());
+        }
+        match scheduled_plan.and_then(|plan| self.switch_to_scheduled(plan)) {
+            Some((switched, event)) => {
+                let renews = switched.connection_type == ConnectionType::Subscription;
+                PreparedDue::new(switched, renews.then_some(Due::Renewal), vec![event])
+            }
+            None => {
+                // The plan can no longer be taken: the connection renews on its own terms.
+                let mut basis = self.clone();
+                basis.scheduled_plan_id = None;
+                basis.scheduled_price_id = None;
+                let due = if self.status == ConnectionStatus::Trialing {
+                    Due::TrialEnd
+                } else {
+                    Due::Renewal
+                };
+                PreparedDue::new(basis, Some(due), Vec::new())
+            }
+        }
+    }
+
     fn start_period(&mut self, start: Timestamp) {
         if let Some(interval) = self.interval {
             self.current_period_start = Some(start);
@@ -170,6 +204,48 @@ impl PlanConnection {
             }
         }
         events
+    }
+}
+
+/// A due transition about to be applied: where it starts from and what it charges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedDue {
+    basis: PlanConnection,
+    due: Option<Due>,
+    events: Vec<NewEvent>,
+    /// The amount and currency to charge before `finish`, if any.
+    pub charge: Option<(i64, String)>,
+}
+
+impl PreparedDue {
+    fn new(basis: PlanConnection, due: Option<Due>, events: Vec<NewEvent>) -> Self {
+        let charge = due
+            .and_then(|d| basis.charge_due(d))
+            .map(|amount| (amount, basis.currency.clone().unwrap_or_default()));
+        PreparedDue {
+            basis,
+            due,
+            events,
+            charge,
+        }
+    }
+
+    /// Applies the transition at `now` with the outcome of the charge it asked for.
+    pub fn finish(
+        self,
+        now: Timestamp,
+        charge: Option<&Charge>,
+        policy: &DunningPolicy,
+    ) -> (PlanConnection, Vec<NewEvent>) {
+        let mut events = self.events;
+        match self.due {
+            None => (self.basis, events),
+            Some(due) => {
+                let (next, more) = self.basis.on_due(due, now, charge, policy);
+                events.extend(more);
+                (next, events)
+            }
+        }
     }
 }
 

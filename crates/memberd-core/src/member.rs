@@ -2,7 +2,9 @@ use serde_json::{Map, Value};
 
 use crate::fields::{check_json, check_text};
 use crate::plan::parse_permissions;
-use crate::{CustomFields, DomainError, Email, MemberId, MetaData, NewEvent, Timestamp};
+use crate::{
+    CustomFields, DomainError, Email, MemberId, MetaData, NewEvent, TestClockId, Timestamp,
+};
 
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 1_024;
@@ -27,6 +29,9 @@ pub struct Member {
     /// Permissions granted to the member directly, on top of those of their plans.
     pub permissions: Vec<String>,
     pub last_login: Option<Timestamp>,
+    /// The sandbox test clock the member lives by, if any: every change of the member and of
+    /// their plan connections happens at the clock's time.
+    pub test_clock_id: Option<TestClockId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -126,6 +131,7 @@ impl Member {
             external_id: optional_text("externalId", draft.external_id, EXTERNAL_ID_MAX_CHARS)?,
             permissions: parse_permissions(draft.permissions.unwrap_or_default())?,
             last_login: None,
+            test_clock_id: None,
             created_at: now,
             updated_at: now,
         };

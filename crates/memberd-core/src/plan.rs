@@ -52,6 +52,8 @@ pub const MAX_PERMISSIONS: usize = 100;
 pub const PERMISSION_MAX_LEN: usize = 100;
 pub const MAX_PRICES: usize = 20;
 pub const MAX_TRIAL_DAYS: u32 = 730;
+/// The longest term a ONETIME price may grant (ten years).
+pub const MAX_TERM_DAYS: u32 = 3_653;
 pub const MAX_INTERVAL_COUNT: u32 = 365;
 /// 1,000,000.00 in a two-decimal currency: large enough for any membership, small enough that
 /// no sum of them overflows.
@@ -67,6 +69,8 @@ pub struct Price {
     pub interval: Interval,
     pub interval_count: u32,
     pub trial_days: u32,
+    /// How many days a ONETIME price grants the plan for; `None` grants it for good.
+    pub term_days: Option<u32>,
 }
 
 /// A price as a client asks for it, before validation.
@@ -77,6 +81,7 @@ pub struct PriceDraft {
     pub interval: Interval,
     pub interval_count: Option<u32>,
     pub trial_days: Option<u32>,
+    pub term_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +222,22 @@ fn parse_price(i: usize, draft: PriceDraft) -> Result<Price, DomainError> {
             "a ONETIME price has no trial",
         ));
     }
+    if let Some(term) = draft.term_days {
+        if draft.interval != Interval::Onetime {
+            return Err(DomainError::invalid(
+                field("termDays"),
+                "invalid_term_days",
+                "only a ONETIME price has a term: a recurring one runs until it is canceled",
+            ));
+        }
+        if term == 0 || term > MAX_TERM_DAYS {
+            return Err(DomainError::invalid(
+                field("termDays"),
+                "invalid_term_days",
+                format!("termDays must be between 1 and {MAX_TERM_DAYS}"),
+            ));
+        }
+    }
     Ok(Price {
         id: PriceId::generate(),
         amount: draft.amount,
@@ -224,6 +245,7 @@ fn parse_price(i: usize, draft: PriceDraft) -> Result<Price, DomainError> {
         interval: draft.interval,
         interval_count,
         trial_days,
+        term_days: draft.term_days,
     })
 }
 
@@ -333,6 +355,7 @@ mod tests {
             interval: Interval::Month,
             interval_count: None,
             trial_days: None,
+            term_days: None,
         }
     }
 

@@ -80,7 +80,7 @@ proptest! {
             permissions,
             prices: prices
                 .into_iter()
-                .map(|(amount, currency, interval, interval_count, trial_days)| PriceDraft { amount, currency, interval, interval_count, trial_days })
+                .map(|(amount, currency, interval, interval_count, trial_days)| PriceDraft { amount, currency, interval, interval_count, trial_days, term_days: None })
                 .collect(),
         };
         match Plan::create(draft, Timestamp::from_micros(now)) {

@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::workers::scheduler::SchedulerConfig;
 use crate::workers::webhooks::DispatcherConfig;
 
 /// The server's settings, validated once at start-up. The CLI fills it from flags and
@@ -17,10 +18,13 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// How long a request may take before it is abandoned and answered with 503.
     pub request_timeout: Duration,
-    /// Whether `serve` runs the workers (the webhook dispatcher) in its own process.
+    /// Whether `serve` runs the workers (the webhook dispatcher and the lifecycle scheduler)
+    /// in its own process.
     pub run_workers: bool,
     /// How the webhook dispatcher sends.
     pub webhooks: DispatcherConfig,
+    /// How the lifecycle scheduler bills and retries.
+    pub scheduler: SchedulerConfig,
 }
 
 impl Default for Config {
@@ -33,6 +37,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             run_workers: true,
             webhooks: DispatcherConfig::default(),
+            scheduler: SchedulerConfig::default(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! memberd's server: the HTTP faces over the store, authentication, rate limits,
-//! idempotency, and (later) the workers.
+//! idempotency, and the workers.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -36,6 +36,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::SystemClock;
 use crate::error::ApiError;
+use crate::workers::scheduler::Scheduler;
 use crate::workers::webhooks::Dispatcher;
 
 /// The router with every layer a request passes through: a request id (kept when the client
@@ -103,8 +104,16 @@ pub async fn serve(
     } else {
         None
     };
+    let scheduler = config.run_workers.then(|| {
+        Scheduler::new(
+            store.clone(),
+            config.scheduler.clone(),
+            Arc::new(SystemClock),
+        )
+    });
     let app = app(config, store, dispatcher.as_ref().map(|d| d.waker()));
     let worker = dispatcher.map(|d| tokio::spawn(d.run(until(stopped.clone()))));
+    let scheduler = scheduler.map(|s| tokio::spawn(s.run(until(stopped.clone()))));
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -112,7 +121,7 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(until(stopped))
         .await?;
-    if let Some(worker) = worker {
+    for worker in [worker, scheduler].into_iter().flatten() {
         let _ = worker.await;
     }
     Ok(())
@@ -124,8 +133,17 @@ pub async fn run_workers(
     store: Store,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let dispatcher = Dispatcher::new(store, config.webhooks, Arc::new(SystemClock))?;
-    dispatcher.run(shutdown).await;
+    let (stop, stopped) = watch::channel(false);
+    let dispatcher = Dispatcher::new(store.clone(), config.webhooks, Arc::new(SystemClock))?;
+    let scheduler = Scheduler::new(store, config.scheduler, Arc::new(SystemClock));
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    tokio::join!(
+        dispatcher.run(until(stopped.clone())),
+        scheduler.run(until(stopped))
+    );
     Ok(())
 }
 

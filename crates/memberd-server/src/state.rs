@@ -4,7 +4,9 @@ use memberd_core::Timestamp;
 use memberd_store::Store;
 use tokio::sync::Notify;
 
+use crate::clock::SystemClock;
 use crate::middleware::rate_limit::RateLimiter;
+use crate::workers::scheduler::Scheduler;
 use crate::Config;
 
 /// What every handler shares. Cheap to clone.
@@ -19,17 +21,25 @@ struct Inner {
     limiter: Option<RateLimiter>,
     /// Wakes the in-process workers after a write, so events go out without waiting for a poll.
     wake_workers: Option<Arc<Notify>>,
+    /// Advances test clocks on request, also when the workers run elsewhere.
+    scheduler: Arc<Scheduler>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store, wake_workers: Option<Arc<Notify>>) -> Self {
         let limiter = RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
+        let scheduler = Scheduler::new(
+            store.clone(),
+            config.scheduler.clone(),
+            Arc::new(SystemClock),
+        );
         AppState {
             inner: Arc::new(Inner {
                 store,
                 config,
                 limiter,
                 wake_workers,
+                scheduler,
             }),
         }
     }
@@ -46,6 +56,10 @@ impl AppState {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.inner.scheduler
     }
 
     pub fn limiter(&self) -> Option<&RateLimiter> {

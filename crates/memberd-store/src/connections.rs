@@ -38,15 +38,28 @@ pub enum ConnectionRequest {
     Replace {
         plan_id: PlanId,
         price_id: Option<PriceId>,
+        at_period_end: bool,
     },
 }
 
-const VIEW_SELECT: &str = "SELECT c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, c.status, \
-    c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
-    c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
-    c.paused_at, c.resume_at, c.end_date, c.retry_count, c.next_retry_at, c.created_at, c.updated_at, \
-    p.name AS plan_name, p.permissions AS plan_permissions \
-    FROM plan_connections c JOIN plans p ON p.id = c.plan_id";
+/// The columns `view_from_row` reads, of `plan_connections c` joined with `plans p`.
+macro_rules! view_columns {
+    () => {
+        "c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, c.status, \
+         c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
+         c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
+         c.paused_at, c.resume_at, c.end_date, c.retry_count, c.next_retry_at, c.scheduled_plan_id, \
+         c.scheduled_price_id, c.created_at, c.updated_at, \
+         p.name AS plan_name, p.permissions AS plan_permissions"
+    };
+}
+pub(crate) use view_columns;
+
+const VIEW_SELECT: &str = concat!(
+    "SELECT ",
+    view_columns!(),
+    " FROM plan_connections c JOIN plans p ON p.id = c.plan_id"
+);
 
 fn connection_from_row(row: &AnyRow) -> Result<PlanConnection> {
     let interval = opt_text(row, "billing_interval")?
@@ -77,6 +90,8 @@ fn connection_from_row(row: &AnyRow) -> Result<PlanConnection> {
         retry_count: u32::try_from(int(row, "retry_count")?)
             .map_err(|e| StoreError::Corrupt(format!("retry_count: {e}")))?,
         next_retry_at: opt_ts(row, "next_retry_at")?,
+        scheduled_plan_id: opt_text(row, "scheduled_plan_id")?.map(PlanId::from_trusted),
+        scheduled_price_id: opt_text(row, "scheduled_price_id")?.map(PriceId::from_trusted),
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -131,38 +146,71 @@ async fn load_view(
     row.as_ref().map(view_from_row).transpose()
 }
 
+/// A member locked for a change, with the clock the change happens by.
+pub(crate) struct LockedMember {
+    pub test_clock_id: Option<String>,
+    clock_time: Option<Timestamp>,
+}
+
+impl LockedMember {
+    /// The time of a change: the frozen time of the member's test clock, if they have one,
+    /// and otherwise the system's.
+    pub fn now(&self, system: Timestamp) -> Timestamp {
+        self.clock_time.unwrap_or(system)
+    }
+}
+
 /// Locks a member's row for the rest of the transaction on PostgreSQL, so that two changes to
 /// one member's connections (two connects of the same plan, say) run one after the other.
-/// SQLite has a single writer already. Returns whether the member exists.
+/// SQLite has a single writer already. `None` when the member does not exist.
 pub(crate) async fn lock_member(
     conn: &mut AnyConnection,
     store: &Store,
     scope: &Scope,
     id: &MemberId,
-) -> Result<bool> {
+) -> Result<Option<LockedMember>> {
     let lock = match store.backend {
-        crate::Backend::Postgres => " FOR UPDATE",
+        crate::Backend::Postgres => " FOR UPDATE OF m",
         crate::Backend::Sqlite => "",
     };
     let row = sqlx::query(&format!(
-        "SELECT id FROM members WHERE app_id = $1 AND env = $2 AND id = $3{lock}"
+        "SELECT m.test_clock_id, k.frozen_time FROM members m \
+         LEFT JOIN test_clocks k ON k.id = m.test_clock_id \
+         WHERE m.app_id = $1 AND m.env = $2 AND m.id = $3{lock}"
     ))
     .bind(scope.app_id.as_str())
     .bind(scope.env.as_str())
     .bind(id.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.is_some())
+    row.map(|row| {
+        Ok(LockedMember {
+            test_clock_id: opt_text(&row, "test_clock_id")?,
+            clock_time: opt_ts(&row, "frozen_time")?,
+        })
+    })
+    .transpose()
 }
 
-/// Inserts a connection and returns its number.
-async fn insert(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> Result<i64> {
+/// When the scheduler should next look at a connection.
+fn next_action_at(c: &PlanConnection) -> Option<i64> {
+    c.next_due().map(|(at, _)| at.as_micros())
+}
+
+/// Inserts a connection and returns its number. `test_clock_id` is that of its member.
+async fn insert(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    c: &PlanConnection,
+    test_clock_id: Option<&str>,
+) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO plan_connections (id, app_id, env, member_id, plan_id, price_id, connection_type, status, \
          amount, currency, billing_interval, interval_count, start_date, current_period_start, current_period_end, \
          trial_end, cancel_at_period_end, canceled_at, cancel_reason, paused_at, resume_at, end_date, created_at, updated_at, \
-         retry_count, next_retry_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
+         retry_count, next_retry_at, scheduled_plan_id, scheduled_price_id, next_action_at, test_clock_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
+         $25, $26, $27, $28, $29, $30) \
          RETURNING seq",
     )
     .bind(c.id.as_str())
@@ -191,19 +239,29 @@ async fn insert(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> 
     .bind(c.updated_at.as_micros())
     .bind(i64::from(c.retry_count))
     .bind(opt_micros(c.next_retry_at))
+    .bind(c.scheduled_plan_id.as_ref().map(|p| p.as_str()))
+    .bind(c.scheduled_price_id.as_ref().map(|p| p.as_str()))
+    .bind(next_action_at(c))
+    .bind(test_clock_id)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, &[("id", "id")]))?;
     int(&row, "seq")
 }
 
-async fn update(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> Result<()> {
+/// Saves a changed connection, and when the scheduler should next look at it.
+pub(crate) async fn update(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    c: &PlanConnection,
+) -> Result<()> {
     sqlx::query(
         "UPDATE plan_connections SET plan_id = $1, price_id = $2, connection_type = $3, status = $4, amount = $5, \
          currency = $6, billing_interval = $7, interval_count = $8, current_period_start = $9, current_period_end = $10, \
          trial_end = $11, cancel_at_period_end = $12, canceled_at = $13, cancel_reason = $14, paused_at = $15, \
-         resume_at = $16, end_date = $17, updated_at = $18, retry_count = $19, next_retry_at = $20 \
-         WHERE app_id = $21 AND env = $22 AND id = $23",
+         resume_at = $16, end_date = $17, updated_at = $18, retry_count = $19, next_retry_at = $20, \
+         scheduled_plan_id = $21, scheduled_price_id = $22, next_action_at = $23 \
+         WHERE app_id = $24 AND env = $25 AND id = $26",
     )
     .bind(c.plan_id.as_str())
     .bind(c.price_id.as_ref().map(|p| p.as_str()))
@@ -225,6 +283,9 @@ async fn update(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> 
     .bind(c.updated_at.as_micros())
     .bind(i64::from(c.retry_count))
     .bind(opt_micros(c.next_retry_at))
+    .bind(c.scheduled_plan_id.as_ref().map(|p| p.as_str()))
+    .bind(c.scheduled_price_id.as_ref().map(|p| p.as_str()))
+    .bind(next_action_at(c))
     .bind(scope.app_id.as_str())
     .bind(scope.env.as_str())
     .bind(c.id.as_str())
@@ -235,7 +296,7 @@ async fn update(conn: &mut AnyConnection, scope: &Scope, c: &PlanConnection) -> 
 
 /// A member's change also moves the member's `updatedAt`, so that `updatedSince` finds members
 /// whose plans changed.
-async fn touch_member(
+pub(crate) async fn touch_member(
     conn: &mut AnyConnection,
     scope: &Scope,
     id: &MemberId,
@@ -252,7 +313,7 @@ async fn touch_member(
 }
 
 /// Connects a member to a plan inside the caller's transaction. With `free_only`, a paid
-/// plan is refused, naming that field.
+/// plan is refused, naming that field. A member on a test clock connects at the clock's time.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn connect_in(
     conn: &mut AnyConnection,
@@ -264,9 +325,10 @@ pub(crate) async fn connect_in(
     free_only: Option<&str>,
     now: Timestamp,
 ) -> Result<ConnectionView> {
-    if !lock_member(conn, store, scope, member_id).await? {
-        return Err(StoreError::not_found("member", member_id));
-    }
+    let member = lock_member(conn, store, scope, member_id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("member", member_id))?;
+    let now = member.now(now);
     let plan = load_plan(conn, scope, plan_id)
         .await?
         .ok_or_else(|| StoreError::not_found("plan", plan_id))?;
@@ -279,7 +341,7 @@ pub(crate) async fn connect_in(
         .map(|v| v.connection)
         .collect();
     let (connection, event) = PlanConnection::connect(member_id, &plan, price_id, &existing, now)?;
-    let number = insert(conn, scope, &connection).await?;
+    let number = insert(conn, scope, &connection, member.test_clock_id.as_deref()).await?;
     touch_member(conn, scope, member_id, now).await?;
     events::record(conn, store.backend, scope, &[event], now).await?;
     Ok(ConnectionView {
@@ -323,6 +385,9 @@ impl Store {
         .await?;
         if let Some(mut payment) = payment {
             payment.connection_id = view.connection.id.clone();
+            // At the member's time, which is the clock's for a member on a test clock.
+            let now = view.connection.created_at;
+            payment.created_at = now;
             crate::payments::insert(&mut tx, scope, &payment).await?;
             let event = memberd_core::NewEvent::payment(
                 &view.connection,
@@ -369,9 +434,10 @@ impl Store {
         now: Timestamp,
     ) -> Result<ConnectionView> {
         let mut tx = self.write.begin().await?;
-        if !lock_member(&mut tx, self, scope, member_id).await? {
-            return Err(StoreError::not_found("member", member_id));
-        }
+        let member = lock_member(&mut tx, self, scope, member_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("member", member_id))?;
+        let now = member.now(now);
         let plan = load_plan(&mut tx, scope, plan_id)
             .await?
             .ok_or_else(|| StoreError::not_found("plan", plan_id))?;
@@ -453,7 +519,10 @@ impl Store {
             .ok_or_else(|| StoreError::not_found("plan connection", id))?;
             MemberId::from_trusted(text(&row, "member_id")?)
         };
-        lock_member(&mut tx, self, scope, &member_id).await?;
+        let member = lock_member(&mut tx, self, scope, &member_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("plan connection", id))?;
+        let now = member.now(now);
         let views = load_views(&mut tx, scope, &[&member_id]).await?;
         let (current, others): (Vec<_>, Vec<_>) = views
             .into_iter()
@@ -473,11 +542,19 @@ impl Store {
             },
             ConnectionRequest::Pause { resume_at } => ConnectionCommand::Pause { resume_at },
             ConnectionRequest::Resume => ConnectionCommand::Resume,
-            ConnectionRequest::Replace { plan_id, price_id } => {
+            ConnectionRequest::Replace {
+                plan_id,
+                price_id,
+                at_period_end,
+            } => {
                 let plan = load_plan(&mut tx, scope, &plan_id)
                     .await?
                     .ok_or_else(|| StoreError::not_found("plan", &plan_id))?;
-                ConnectionCommand::Replace { plan, price_id }
+                ConnectionCommand::Replace {
+                    plan,
+                    price_id,
+                    at_period_end,
+                }
             }
         };
         let (next, new_events) = current.apply(command, &others, now)?;

@@ -6,7 +6,7 @@ use memberd_core::webhook::ContractContext;
 use memberd_core::{ConnectionId, ConnectionStatus, Scope};
 use sqlx::any::AnyRow;
 
-use crate::connections::view_from_row;
+use crate::connections::{view_columns, view_from_row};
 use crate::rows::{int, opt_text};
 use crate::sql::Sql;
 use crate::{ConnectionView, Result, Store};
@@ -48,12 +48,12 @@ pub struct ContractFilter {
     pub status: Option<ConnectionStatus>,
 }
 
-const CONTRACT_SELECT: &str = "SELECT c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, \
-    c.status, c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
-    c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
-    c.paused_at, c.resume_at, c.end_date, c.retry_count, c.next_retry_at, c.created_at, c.updated_at, \
-    p.name AS plan_name, p.permissions AS plan_permissions, m.external_id AS customer_id \
-    FROM plan_connections c JOIN plans p ON p.id = c.plan_id JOIN members m ON m.id = c.member_id";
+const CONTRACT_SELECT: &str = concat!(
+    "SELECT ",
+    view_columns!(),
+    ", m.external_id AS customer_id \
+     FROM plan_connections c JOIN plans p ON p.id = c.plan_id JOIN members m ON m.id = c.member_id"
+);
 
 fn contract_from_row(row: &AnyRow) -> Result<ContractView> {
     Ok(ContractView {
@@ -117,17 +117,14 @@ impl Store {
         scope: &Scope,
         customer_id: &str,
     ) -> Result<Option<Vec<ContractView>>> {
-        let rows = sqlx::query(
-            "SELECT m.id AS member, c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, \
-             c.status, c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, \
-             c.current_period_start, c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, \
-             c.cancel_reason, c.paused_at, c.resume_at, c.end_date, c.retry_count, c.next_retry_at, \
-             c.created_at, c.updated_at, \
-             p.name AS plan_name, p.permissions AS plan_permissions, m.external_id AS customer_id \
+        let rows = sqlx::query(concat!(
+            "SELECT m.id AS member, ",
+            view_columns!(),
+            ", m.external_id AS customer_id \
              FROM members m LEFT JOIN plan_connections c ON c.member_id = m.id \
              LEFT JOIN plans p ON p.id = c.plan_id \
-             WHERE m.app_id = $1 AND m.env = $2 AND m.external_id = $3 ORDER BY c.seq",
-        )
+             WHERE m.app_id = $1 AND m.env = $2 AND m.external_id = $3 ORDER BY c.seq"
+        ))
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
         .bind(customer_id)

@@ -20,7 +20,9 @@ mod payments;
 mod plans;
 mod pool;
 mod rows;
+mod scheduler;
 mod sql;
+mod test_clocks;
 mod webhooks;
 
 pub use apps::{ApiKey, App, KeyOwner, PartnerKey};
@@ -34,6 +36,7 @@ pub use payment_methods::PaymentMethod;
 pub use payments::Payment;
 pub use plans::PlanFilter;
 pub use pool::{Backend, Store};
+pub use scheduler::{Applied, ClaimedConnection, DueBy, DueContext};
 pub use webhooks::{AttemptFilter, AttemptRecord, AttemptResult, DeliveryNext, DueDelivery};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

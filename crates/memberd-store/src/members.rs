@@ -1,6 +1,6 @@
 use memberd_core::{
     ConnectionStatus, CustomFields, DomainError, Email, Member, MemberId, MetaData, NewEvent,
-    PlanId, Scope, Timestamp,
+    PlanId, Scope, TestClockId, Timestamp,
 };
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
@@ -49,7 +49,8 @@ impl MemberView {
 }
 
 const MEMBER_COLUMNS: &str = "seq, id, email, password_hash, verified, custom_fields, meta_data, json, \
-    login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, created_at, updated_at";
+    login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, test_clock_id, \
+    created_at, updated_at";
 
 /// The unique constraints of `members` and the fields they guard on the wire.
 const UNIQUE_FIELDS: &[(&str, &str)] = &[("external_id", "externalId"), ("email", "email")];
@@ -69,6 +70,7 @@ fn member_from_row(row: &AnyRow) -> Result<Member> {
         external_id: opt_text(row, "external_id")?,
         permissions: string_list(row, "permissions")?,
         last_login: opt_ts(row, "last_login")?,
+        test_clock_id: opt_text(row, "test_clock_id")?.map(TestClockId::from_trusted),
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -122,8 +124,9 @@ async fn find_one(
 async fn insert_row(conn: &mut AnyConnection, scope: &Scope, member: &Member) -> Result<()> {
     sqlx::query(
         "INSERT INTO members (id, app_id, env, email, password_hash, verified, custom_fields, meta_data, json, \
-         login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, created_at, updated_at, \
+         test_clock_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(member.id.as_str())
     .bind(scope.app_id.as_str())
@@ -142,6 +145,7 @@ async fn insert_row(conn: &mut AnyConnection, scope: &Scope, member: &Member) ->
     .bind(opt_micros(member.last_login))
     .bind(member.created_at.as_micros())
     .bind(member.updated_at.as_micros())
+    .bind(member.test_clock_id.as_ref().map(|c| c.as_str()))
     .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
@@ -333,7 +337,7 @@ impl Store {
         F: FnOnce(&Member) -> Result<Option<(Member, Vec<NewEvent>)>, DomainError> + Send,
     {
         let mut tx = self.write.begin().await?;
-        if !lock_member(&mut tx, self, scope, id).await? {
+        if lock_member(&mut tx, self, scope, id).await?.is_none() {
             return Err(StoreError::not_found("member", id));
         }
         let current = find_one(&mut tx, scope, "id", id.as_str())
@@ -378,7 +382,7 @@ impl Store {
     /// Deletes a member and their plan connections, recording `member.deleted`.
     pub async fn delete_member(&self, scope: &Scope, id: &MemberId, now: Timestamp) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        if !lock_member(&mut tx, self, scope, id).await? {
+        if lock_member(&mut tx, self, scope, id).await?.is_none() {
             return Err(StoreError::not_found("member", id));
         }
         for table_filter in [

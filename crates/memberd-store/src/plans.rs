@@ -22,6 +22,8 @@ struct PriceRow {
     interval: String,
     interval_count: u32,
     trial_days: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    term_days: Option<u32>,
 }
 
 fn prices_to_json(prices: &[Price]) -> String {
@@ -34,6 +36,7 @@ fn prices_to_json(prices: &[Price]) -> String {
             interval: p.interval.as_str().to_owned(),
             interval_count: p.interval_count,
             trial_days: p.trial_days,
+            term_days: p.term_days,
         })
         .collect();
     to_json(&rows)
@@ -52,6 +55,7 @@ fn prices_from_row(row: &AnyRow) -> Result<Vec<Price>> {
                     .ok_or_else(|| StoreError::Corrupt(format!("interval {:?}", p.interval)))?,
                 interval_count: p.interval_count,
                 trial_days: p.trial_days,
+                term_days: p.term_days,
             })
         })
         .collect()

@@ -127,6 +127,7 @@ fn paid_plan(trial_days: u32) -> Plan {
             interval: Interval::Month,
             interval_count: None,
             trial_days: Some(trial_days),
+            term_days: None,
         }],
     };
     Plan::create(draft, t("2026-01-01T00:00:00Z")).unwrap()

@@ -86,12 +86,38 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub billing: BillingArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub billing: BillingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BillingArgs {
+    /// Days between a failed charge and each retry, comma-separated; the charge after the
+    /// last retry is the last one tried.
+    #[arg(long, env = "MEMBERD_DUNNING_RETRY_DAYS", value_delimiter = ',', default_value = "1,3,5",
+        value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub dunning_retry_days: Vec<u32>,
+
+    /// What a subscription becomes when its last retry fails: CANCELED ends it, UNPAID keeps
+    /// it (without access) until it is canceled or paid.
+    #[arg(long, env = "MEMBERD_DUNNING_FINAL_STATUS", value_enum, default_value_t = FinalStatus::Canceled)]
+    pub dunning_final_status: FinalStatus,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FinalStatus {
+    Canceled,
+    Unpaid,
 }
 
 #[derive(Debug, Args)]

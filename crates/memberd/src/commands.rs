@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use memberd_core::lifecycle::DunningPolicy;
+use memberd_core::ConnectionStatus;
 use memberd_core::{AppId, KeyId};
 use memberd_server::ops::{self, NewKey};
+use memberd_server::workers::scheduler::SchedulerConfig;
 use memberd_server::workers::webhooks::DispatcherConfig;
 use memberd_server::Config;
 use memberd_store::{App, Store};
@@ -13,8 +16,8 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{
-    AppsCommand, Cli, Command, KeysCommand, LogFormat, PartnersCommand, ServeArgs, Switch,
-    WebhookArgs,
+    AppsCommand, BillingArgs, Cli, Command, FinalStatus, KeysCommand, LogFormat, PartnersCommand,
+    ServeArgs, Switch, WebhookArgs,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -26,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open(&url).await?;
             let config = Config {
                 webhooks: dispatcher_config(&args.webhooks),
+                scheduler: scheduler_config(&args.billing),
                 ..Config::default()
             };
             println!(
@@ -122,6 +126,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
         run_workers: !args.no_workers,
         webhooks: dispatcher_config(&args.webhooks),
+        scheduler: scheduler_config(&args.billing),
     };
     let store = open(url).await?;
     let listener = TcpListener::bind(config.listen)
@@ -167,6 +172,19 @@ fn dispatcher_config(args: &WebhookArgs) -> DispatcherConfig {
         concurrency: args.webhook_concurrency.max(1),
         allow_private_targets: args.allow_private_webhook_targets,
         ..DispatcherConfig::default()
+    }
+}
+
+fn scheduler_config(args: &BillingArgs) -> SchedulerConfig {
+    SchedulerConfig {
+        dunning: DunningPolicy {
+            retry_after_days: args.dunning_retry_days.clone(),
+            give_up_as: match args.dunning_final_status {
+                FinalStatus::Canceled => ConnectionStatus::Canceled,
+                FinalStatus::Unpaid => ConnectionStatus::Unpaid,
+            },
+        },
+        ..SchedulerConfig::default()
     }
 }
 

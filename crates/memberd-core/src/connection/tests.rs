@@ -21,6 +21,7 @@ fn plan(plan_type: PlanType, prices: Vec<(i64, Interval, u32)>) -> Plan {
                 interval,
                 interval_count: None,
                 trial_days: Some(trial),
+                term_days: None,
             })
             .collect(),
     };
@@ -132,6 +133,7 @@ fn replace_keeps_the_connection_and_names_the_previous_plan() {
             ConnectionCommand::Replace {
                 plan: gold.clone(),
                 price_id: None,
+                at_period_end: false,
             },
             &[],
             t0(),
@@ -238,7 +240,7 @@ proptest! {
                 Step::Cancel(i, at_end) => (i, ConnectionCommand::Cancel { reason: None, at_period_end: at_end }),
                 Step::Pause(i, with_date) => (i, ConnectionCommand::Pause { resume_at: with_date.then(|| now.plus_days(10)) }),
                 Step::Resume(i) => (i, ConnectionCommand::Resume),
-                Step::Replace(i, p) => (i, ConnectionCommand::Replace { plan: plans[p].clone(), price_id: None }),
+                Step::Replace(i, p) => (i, ConnectionCommand::Replace { plan: plans[p].clone(), price_id: None, at_period_end: false }),
             };
             if held.is_empty() { continue; }
             let i = index % held.len();

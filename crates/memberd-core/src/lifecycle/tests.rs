@@ -10,27 +10,124 @@ fn t0() -> Timestamp {
     Timestamp::parse("2026-01-31T09:00:00Z").unwrap()
 }
 
-fn subscription(interval: Interval, trial_days: u32) -> PlanConnection {
-    let plan = Plan::create(
+fn paid_plan(amount: i64, interval: Interval, trial_days: u32, term_days: Option<u32>) -> Plan {
+    Plan::create(
         PlanDraft {
             name: "Pro".into(),
             description: None,
             plan_type: PlanType::Paid,
             permissions: vec![],
             prices: vec![PriceDraft {
-                amount: 1200,
+                amount,
                 currency: "USD".into(),
                 interval,
                 interval_count: None,
                 trial_days: Some(trial_days),
+                term_days,
             }],
         },
         t0(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn subscription(interval: Interval, trial_days: u32) -> PlanConnection {
+    let plan = paid_plan(1200, interval, trial_days, None);
     PlanConnection::connect(&MemberId::generate(), &plan, None, &[], t0())
         .unwrap()
         .0
+}
+
+#[test]
+fn a_one_time_price_with_a_term_expires_at_its_end() {
+    let plan = paid_plan(5000, Interval::Onetime, 0, Some(30));
+    let (c, _) = PlanConnection::connect(&MemberId::generate(), &plan, None, &[], t0()).unwrap();
+    assert_eq!(c.end_date, Some(t0().plus_days(30)));
+    assert_eq!(c.next_due(), Some((t0().plus_days(30), Due::Expiry)));
+    assert_eq!(c.charge_due(Due::Expiry), None);
+    let (c, _) = c.on_due(
+        Due::Expiry,
+        t0().plus_days(30),
+        None,
+        &DunningPolicy::default(),
+    );
+    assert_eq!(c.status, ConnectionStatus::Expired);
+    assert_eq!(c.next_due(), None);
+}
+
+#[test]
+fn a_replace_at_period_end_moves_plan_and_price_when_the_period_ends() {
+    let c = subscription(Interval::Month, 0);
+    let yearly = paid_plan(10_000, Interval::Year, 7, None);
+    let (c, events) = c
+        .apply(
+            ConnectionCommand::Replace {
+                plan: yearly.clone(),
+                price_id: None,
+                at_period_end: true,
+            },
+            &[],
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(events[0].data["change"], "replace_scheduled");
+    assert_eq!(c.amount, 1200, "the current period runs on its own terms");
+    let (at, due) = c.next_due().unwrap();
+    assert_eq!(
+        (at, due),
+        (
+            t0().plus_interval(Interval::Month, 1),
+            Due::ScheduledReplace
+        )
+    );
+    let prepared = c.prepare_due(due, Some(&yearly));
+    assert_eq!(prepared.charge, Some((10_000, "USD".to_owned())));
+    let (c, events) = prepared.finish(at, Some(&Charge::Succeeded), &DunningPolicy::default());
+    assert_eq!(c.plan_id, yearly.id);
+    assert_eq!(
+        c.status,
+        ConnectionStatus::Active,
+        "no second trial on a change of plan"
+    );
+    assert_eq!(c.current_period_start, Some(at));
+    assert_eq!(
+        c.current_period_end,
+        Some(at.plus_interval(Interval::Year, 1))
+    );
+    assert_eq!(c.scheduled_plan_id, None);
+    assert_eq!(
+        kinds(&events),
+        [
+            "member.plan.replaced",
+            "payment.succeeded",
+            "member.plan.updated"
+        ]
+    );
+
+    // A plan archived in the meantime cannot be moved to: the connection renews as it was.
+    let c = subscription(Interval::Month, 0);
+    let (c, _) = c
+        .apply(
+            ConnectionCommand::Replace {
+                plan: yearly.clone(),
+                price_id: None,
+                at_period_end: true,
+            },
+            &[],
+            t0(),
+        )
+        .unwrap();
+    let mut archived = yearly.clone();
+    archived.status = crate::PlanStatus::Archived;
+    let prepared = c.prepare_due(Due::ScheduledReplace, Some(&archived));
+    assert_eq!(prepared.charge, Some((1200, "USD".to_owned())));
+    let (c, _) = prepared.finish(
+        c.current_period_end.unwrap(),
+        Some(&Charge::Succeeded),
+        &DunningPolicy::default(),
+    );
+    assert_ne!(c.plan_id, yearly.id);
+    assert_eq!(c.scheduled_plan_id, None);
 }
 
 fn kinds(events: &[NewEvent]) -> Vec<&'static str> {
@@ -176,6 +273,7 @@ enum Step {
     CancelNow,
     Pause(u32),
     Resume,
+    ReplaceAtPeriodEnd,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -185,6 +283,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::CancelNow),
         1 => (1..60u32).prop_map(Step::Pause),
         1 => Just(Step::Resume),
+        1 => Just(Step::ReplaceAtPeriodEnd),
     ]
 }
 
@@ -210,6 +309,7 @@ proptest! {
             ..DunningPolicy::default()
         };
         let mut c = subscription(interval, trial);
+        let other = paid_plan(2500, Interval::Week, 3, None);
         let mut now = t0();
         // Successful charges per billing period, keyed by the period's start.
         let mut paid: HashMap<Option<Timestamp>, u32> = HashMap::new();
@@ -221,7 +321,8 @@ proptest! {
                     let mut n = 0u32;
                     while let Some((at, due)) = c.next_due().filter(|(at, _)| *at <= now) {
                         prop_assert!(!ended, "nothing ended falls due again");
-                        let charge = c.charge_due(due).map(|_| {
+                        let prepared = c.prepare_due(due, Some(&other));
+                        let charge = prepared.charge.as_ref().map(|_| {
                             if bits & (1 << (n % 8)) != 0 {
                                 Charge::Failed { reason: "card_declined".into() }
                             } else {
@@ -230,7 +331,7 @@ proptest! {
                         });
                         n += 1;
                         let before = c.clone();
-                        let (next, events) = c.on_due(due, at, charge.as_ref(), &policy);
+                        let (next, events) = prepared.finish(at, charge.as_ref(), &policy);
                         if before.status != next.status || charge.is_some() {
                             prop_assert!(!events.is_empty(), "every change has its event");
                         }
@@ -257,6 +358,10 @@ proptest! {
                 }
                 Step::Resume => {
                     let _ = c.apply(ConnectionCommand::Resume, &[], now).map(|(n, _)| c = n);
+                }
+                Step::ReplaceAtPeriodEnd => {
+                    let command = ConnectionCommand::Replace { plan: other.clone(), price_id: None, at_period_end: true };
+                    let _ = c.apply(command, &[], now).map(|(n, _)| c = n);
                 }
             }
             if c.status.is_final() {

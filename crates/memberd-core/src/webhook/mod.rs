@@ -249,6 +249,7 @@ fn example_connection(member: &Member, now: Timestamp) -> Option<PlanConnection>
                 interval: crate::Interval::Month,
                 interval_count: None,
                 trial_days: None,
+                term_days: None,
             }],
         },
         now,

@@ -43,6 +43,9 @@ pub struct ConnectionOut {
     pub paused_at: Option<String>,
     pub resume_at: Option<String>,
     pub end_date: Option<String>,
+    /// The plan the connection moves to at the end of its period, if a move is scheduled.
+    pub scheduled_plan_id: Option<String>,
+    pub scheduled_price_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -82,6 +85,8 @@ impl From<ConnectionView> for ConnectionOut {
             paused_at: rfc(c.paused_at),
             resume_at: rfc(c.resume_at),
             end_date: rfc(c.end_date),
+            scheduled_plan_id: c.scheduled_plan_id.map(|p| p.to_string()),
+            scheduled_price_id: c.scheduled_price_id.map(|p| p.to_string()),
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
         }
@@ -122,6 +127,10 @@ pub struct ResumeIn {}
 pub struct ReplaceIn {
     pub plan_id: String,
     pub price_id: Option<String>,
+    /// Keep the current plan until the end of the period, then move (and charge the new
+    /// price then). A recurring price or a free plan; moves now by default.
+    #[serde(default)]
+    pub at_period_end: bool,
 }
 
 fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
@@ -270,7 +279,9 @@ pub async fn resume(
     change(&state, &auth, &id, ConnectionRequest::Resume).await
 }
 
-/// Moves the connection to another plan (or price) now, emitting `member.plan.replaced`.
+/// Moves the connection to another plan (or price) now, emitting `member.plan.replaced`, or
+/// at the end of the period with `atPeriodEnd` (`member.plan.updated` now, with the change
+/// `replace_scheduled`; `member.plan.replaced` when the period ends).
 #[utoipa::path(post, path = "/v1/plan-connections/{id}/replace", tag = "plan connections",
     params(("id" = String, Path)), request_body = ReplaceIn,
     responses((status = 200, body = ConnectionOut), (status = 400, body = ErrorEnvelope),
@@ -286,7 +297,11 @@ pub async fn replace(
         &state,
         &auth,
         &id,
-        ConnectionRequest::Replace { plan_id, price_id },
+        ConnectionRequest::Replace {
+            plan_id,
+            price_id,
+            at_period_end: input.at_period_end,
+        },
     )
     .await
 }

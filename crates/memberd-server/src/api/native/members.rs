@@ -41,6 +41,9 @@ pub struct MemberIn {
     pub external_id: Option<String>,
     /// Permissions granted directly, on top of those of the member's plans.
     pub permissions: Option<Vec<String>>,
+    /// Sandbox only: the test clock (`clock_…`) the member lives by. The member is created
+    /// at the clock's time, and every later change of their plans happens at it.
+    pub test_clock_id: Option<String>,
 }
 
 /// `customFields` and `metaData` are shallow-merged (a key set to `null` is removed); `json`
@@ -97,6 +100,9 @@ pub struct MemberOut {
     pub effective_permissions: Vec<String>,
     pub plan_connections: Vec<ConnectionOut>,
     pub last_login: Option<String>,
+    /// The sandbox test clock the member lives by, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_clock_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -133,6 +139,7 @@ impl From<MemberView> for MemberOut {
                 .map(ConnectionOut::from)
                 .collect(),
             last_login: m.last_login.map(|t| t.to_rfc3339()),
+            test_clock_id: m.test_clock_id.map(|c| c.to_string()),
             created_at: m.created_at.to_rfc3339(),
             updated_at: m.updated_at.to_rfc3339(),
         }
@@ -175,8 +182,30 @@ pub async fn create(
         external_id: input.external_id,
         permissions: input.permissions,
     };
+    let clock = match input.test_clock_id.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            super::test_clocks::find_clock(&state, &auth.scope, raw)
+                .await
+                .map_err(|err| {
+                    if err.status == StatusCode::NOT_FOUND {
+                        ApiError::invalid(
+                            "testClockId",
+                            "unknown_test_clock",
+                            format!("no such test clock in this environment: {raw}"),
+                        )
+                    } else {
+                        err.with_param("testClockId")
+                    }
+                })?,
+        ),
+    };
+    let now = clock
+        .as_ref()
+        .map_or_else(|| state.now(), |c| c.frozen_time);
     // Everything cheap is validated before the deliberately slow password hash.
-    let (mut member, event) = Member::create(draft, state.now())?;
+    let (mut member, event) = Member::create(draft, now)?;
+    member.test_clock_id = clock.map(|c| c.id);
     member.password_hash = hash_if_given(input.password).await?;
     state
         .store()

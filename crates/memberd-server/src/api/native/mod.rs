@@ -8,6 +8,7 @@ pub mod members;
 pub mod page;
 pub mod payment_methods;
 pub mod plans;
+pub mod test_clocks;
 pub mod webhooks;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,6 +36,7 @@ use crate::state::AppState;
         (name = "events", description = "The change feed"),
         (name = "webhooks", description = "Signed delivery of every event to your endpoints"),
         (name = "billing", description = "Payment methods and the sandbox gateway"),
+        (name = "test clocks", description = "Sandbox clocks that move time on for their members"),
     )
 )]
 struct NativeDoc;
@@ -73,6 +75,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(payment_methods::attach, payment_methods::list))
         .routes(routes!(payment_methods::payments))
         .routes(routes!(analytics::summary))
+        .routes(routes!(test_clocks::create))
+        .routes(routes!(test_clocks::retrieve))
+        .routes(routes!(test_clocks::advance))
         .routes(routes!(events::list))
         .routes(routes!(events::retrieve))
         .routes(routes!(webhooks::event_attempts))

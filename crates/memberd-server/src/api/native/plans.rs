@@ -26,6 +26,9 @@ pub struct PriceIn {
     pub interval_count: Option<u32>,
     /// Days of free trial before the first charge; 0 by default.
     pub trial_days: Option<u32>,
+    /// ONETIME prices only: the days the plan is held for, after which the connection
+    /// EXPIRES. Without it a one-time purchase is held for good.
+    pub term_days: Option<u32>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -65,6 +68,8 @@ pub struct PriceOut {
     pub interval: Interval,
     pub interval_count: u32,
     pub trial_days: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term_days: Option<u32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -94,6 +99,7 @@ impl From<&Price> for PriceOut {
             interval: p.interval,
             interval_count: p.interval_count,
             trial_days: p.trial_days,
+            term_days: p.term_days,
         }
     }
 }
@@ -147,6 +153,7 @@ pub async fn create(
                 interval: p.interval,
                 interval_count: p.interval_count,
                 trial_days: p.trial_days,
+                term_days: p.term_days,
             })
             .collect(),
     };
