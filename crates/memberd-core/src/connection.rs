@@ -328,6 +328,10 @@ impl PlanConnection {
                     self.status = ConnectionStatus::Trialing;
                     self.trial_end = Some(trial_end);
                     self.current_period_end = Some(trial_end);
+                } else if !allow_trial {
+                    // A change of plan bills the new price at once: the scheduler renews a
+                    // period that ends now, charging it and starting the next one from now.
+                    self.current_period_end = Some(now);
                 } else {
                     self.current_period_end =
                         Some(now.plus_interval(interval, self.interval_count));
@@ -450,15 +454,13 @@ impl PlanConnection {
                 next.paused_at = None;
                 next.resume_at = None;
                 next.trial_end = None;
-                // A paused subscription was neither billed nor active: a fresh period starts now.
-                if let (ConnectionType::Subscription, Some(interval)) =
-                    (next.connection_type, next.interval)
-                {
-                    let end = now.plus_interval(interval, next.interval_count);
+                // A paused subscription was neither billed nor active: a fresh period starts
+                // now, and is due at once, so that the scheduler charges it.
+                if next.connection_type == ConnectionType::Subscription {
                     next.current_period_start = Some(now);
-                    next.current_period_end = Some(end);
+                    next.current_period_end = Some(now);
                     if next.cancel_at_period_end {
-                        next.end_date = Some(end);
+                        next.end_date = Some(now);
                     }
                 }
                 vec![NewEvent::plan_updated(&next, PlanChange::Resumed)]

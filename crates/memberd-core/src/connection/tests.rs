@@ -172,7 +172,7 @@ fn check_invariants(c: &PlanConnection) -> Result<(), TestCaseError> {
                 c.current_period_start.unwrap(),
                 c.current_period_end.unwrap(),
             );
-            prop_assert!(start < end);
+            prop_assert!(start <= end);
         }
         ConnectionType::Onetime => prop_assert!(c.current_period_end.is_none() && c.amount > 0),
     }

@@ -14,6 +14,7 @@ mod connections;
 mod events;
 mod idempotency;
 mod isolation;
+mod lifecycle;
 mod members;
 mod memberstack_sdk;
 mod memberstack_v1;
