@@ -4,37 +4,51 @@ use std::process::Command;
 
 use super::cli::{temp_db, Served};
 
-fn walkthrough() -> String {
+/// The shell block that follows a `<!-- marker` comment in README.md.
+fn block_after(marker: &str) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md at the repository root");
     let (_, after) = readme
-        .split_once("<!-- walkthrough")
-        .expect("README marks its walkthrough");
+        .split_once(&format!("<!-- {marker}"))
+        .expect("README marks the block");
     let (_, block) = after.split_once("```sh\n").expect("a sh block follows");
     let (script, _) = block.split_once("```").expect("the block ends");
-    script.to_owned()
+    // A block inside a list item is indented.
+    script
+        .lines()
+        .map(|line| line.strip_prefix("  ").unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-#[test]
-fn the_readme_walkthrough_works_word_for_word() {
+/// Runs a README block with bash against a real `memberd serve`, and returns what it printed.
+fn run_block(marker: &str) -> String {
     let (dir, url) = temp_db();
     let served = Served::start(&url);
     let key = served
         .secret("sk_sb_")
         .expect("memberd prints a sandbox key");
     // The only change: the port, which the test picks at random instead of 8080.
-    let script = walkthrough().replace("http://127.0.0.1:8080", &served.base);
+    let script = block_after(marker).replace("http://127.0.0.1:8080", &served.base);
     let output = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .env("MEMBERD_KEY", &key)
         .output()
         .expect("bash runs");
-    let out = String::from_utf8_lossy(&output.stdout);
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    served.stop();
+    let _ = std::fs::remove_dir_all(dir);
     assert!(
         output.status.success(),
         "{out}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    out
+}
+
+#[test]
+fn the_readme_walkthrough_works_word_for_word() {
+    let out = run_block("walkthrough");
     assert!(out.contains("plan: pln_"), "{out}");
     assert!(out.contains("member: mem_"), "{out}");
     assert!(out.contains("\"status\":\"ACTIVE\""), "{out}");
@@ -43,6 +57,14 @@ fn the_readme_walkthrough_works_word_for_word() {
         "{out}"
     );
     assert!(out.contains("\"type\":\"member.plan.created\""), "{out}");
-    served.stop();
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_readme_test_clock_year_works_word_for_word() {
+    let out = run_block("test clocks");
+    assert!(
+        out.contains("\"frozenTime\":\"2026-12-31T00:00:00.000Z\""),
+        "{out}"
+    );
+    assert_eq!(out.lines().last().map(str::trim), Some("12"), "{out}");
 }
