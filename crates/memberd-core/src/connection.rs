@@ -487,6 +487,15 @@ impl PlanConnection {
                     ));
                 }
                 let terms = terms(&plan, price_id.as_ref())?;
+                if terms.connection_type == ConnectionType::Onetime {
+                    // A purchase is paid for when it is made: connecting charges it, a move
+                    // of plan would not.
+                    return Err(DomainError::invalid(
+                        "priceId",
+                        "onetime_replace",
+                        "a ONETIME price is bought by connecting to it, not by replacing a plan with it",
+                    ));
+                }
                 if at_period_end {
                     return self.schedule_replace(next, terms, &plan);
                 }
@@ -525,13 +534,6 @@ impl PlanConnection {
                     "plan connection {} is {} with no running period to end; replace it now instead",
                     self.id, self.status
                 ),
-            ));
-        }
-        if terms.connection_type == ConnectionType::Onetime {
-            return Err(DomainError::invalid(
-                "priceId",
-                "onetime_at_period_end",
-                "a ONETIME price is bought now: replace with it now instead of at period end",
             ));
         }
         next.scheduled_plan_id = Some(plan.id.clone());

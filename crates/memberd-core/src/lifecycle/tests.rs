@@ -375,3 +375,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_one_time_price_is_bought_by_connecting_not_by_replacing() {
+    let c = subscription(Interval::Month, 0);
+    let pass = paid_plan(5000, Interval::Onetime, 0, Some(30));
+    for at_period_end in [false, true] {
+        let refused = c
+            .apply(
+                ConnectionCommand::Replace {
+                    plan: pass.clone(),
+                    price_id: None,
+                    at_period_end,
+                },
+                &[],
+                t0(),
+            )
+            .unwrap_err();
+        assert!(matches!(
+            refused,
+            crate::DomainError::Invalid {
+                code: "onetime_replace",
+                ..
+            }
+        ));
+    }
+}

@@ -381,6 +381,22 @@ async fn replacing_at_period_end_switches_and_bills_the_new_price(app: Arc<TestA
     let events = event_counts(&app, id(&con)).await;
     assert_eq!(events.get("member.plan.replaced"), Some(&1), "{events:?}");
 
+    // A one-time price is bought by connecting, never by a change of plan that would not charge it.
+    let pass = paid_plan(
+        &app,
+        "Pass",
+        json!({"amount": 5000, "currency": "USD", "interval": "ONETIME"}),
+    )
+    .await;
+    assert_error(
+        &app.post(
+            &format!("/v1/plan-connections/{}/replace", id(&con)),
+            json!({"planId": id(&pass)}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        Some("priceId"),
+    );
     // Replacing now bills the new price at once, on the next advance of the member's clock.
     let weekly = paid_plan(
         &app,
