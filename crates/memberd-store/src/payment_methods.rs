@@ -70,15 +70,27 @@ impl Store {
         if self.get_member(scope, member_id).await?.is_none() {
             return Err(StoreError::not_found("member", member_id));
         }
-        let rows = sqlx::query(
-            "SELECT id, member_id, brand, last4, exp_month, exp_year, gateway, gateway_ref, created_at \
-             FROM payment_methods WHERE app_id = $1 AND env = $2 AND member_id = $3 ORDER BY seq DESC",
-        )
-        .bind(scope.app_id.as_str())
-        .bind(scope.env.as_str())
-        .bind(member_id.as_str())
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(from_row).collect()
+        let mut conn = self.read.acquire().await?;
+        load(&mut conn, scope, member_id, None).await
     }
+}
+
+/// A member's payment methods, newest first, at most `limit` of them.
+pub(crate) async fn load(
+    conn: &mut sqlx::AnyConnection,
+    scope: &Scope,
+    member_id: &MemberId,
+    limit: Option<u32>,
+) -> Result<Vec<PaymentMethod>> {
+    let rows = sqlx::query(
+        "SELECT id, member_id, brand, last4, exp_month, exp_year, gateway, gateway_ref, created_at \
+         FROM payment_methods WHERE app_id = $1 AND env = $2 AND member_id = $3 ORDER BY seq DESC LIMIT $4",
+    )
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(member_id.as_str())
+    .bind(limit.map_or(i64::MAX, i64::from))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
 }

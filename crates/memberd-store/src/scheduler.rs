@@ -11,6 +11,8 @@ use memberd_core::{
     AppId, ConnectionId, MemberId, Plan, PlanConnection, Scope, TestClockId, Timestamp,
 };
 
+use sqlx::AnyConnection;
+
 use crate::connections::{load_views, lock_member, touch_member, update};
 use crate::plans::load_plan;
 use crate::rows::{env, opt_text, text};
@@ -52,6 +54,14 @@ pub enum Applied {
     /// The connection moved on since it was claimed (another worker or an API call changed
     /// it): nothing was written, and a charge made for it must be given back.
     Stale,
+}
+
+async fn release(conn: &mut AnyConnection, id: &ConnectionId) -> Result<()> {
+    sqlx::query("UPDATE plan_connections SET lease_until = NULL WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 impl Store {
@@ -104,11 +114,8 @@ impl Store {
 
     /// Gives a lease back, so that the connection is looked at again when it is next due.
     pub async fn release_connection(&self, id: &ConnectionId) -> Result<()> {
-        sqlx::query("UPDATE plan_connections SET lease_until = NULL WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        let mut conn = self.write.acquire().await?;
+        release(&mut conn, id).await
     }
 
     /// Reads what charging a claimed connection needs. `None` when it is gone.
@@ -127,12 +134,10 @@ impl Store {
             Some(plan_id) => load_plan(&mut conn, scope, plan_id).await?,
             None => None,
         };
-        drop(conn);
-        let payment_method = self
-            .list_payment_methods(scope, &claimed.member_id)
-            .await?
-            .into_iter()
-            .next();
+        let payment_method =
+            crate::payment_methods::load(&mut conn, scope, &claimed.member_id, Some(1))
+                .await?
+                .pop();
         Ok(Some(DueContext {
             connection,
             scheduled_plan,
@@ -186,10 +191,7 @@ impl Store {
         });
         let (next, new_events) = prepared.finish(at, outcome.as_ref(), policy);
         update(&mut tx, scope, &next).await?;
-        sqlx::query("UPDATE plan_connections SET lease_until = NULL WHERE id = $1")
-            .bind(claimed.id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        release(&mut tx, &claimed.id).await?;
         if let Some(payment) = payment {
             crate::payments::insert(&mut tx, scope, payment).await?;
         }

@@ -85,28 +85,14 @@ impl Scheduler {
 
     /// Runs until `shutdown` resolves; a pass in flight finishes first.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => return,
-                () = std::future::ready(()) => {}
-            }
-            let busy = match self.tick().await {
-                Ok(claimed) => claimed > 0,
-                Err(err) => {
-                    tracing::error!(error = %err, "lifecycle scheduler pass failed; retrying shortly");
-                    false
-                }
-            };
-            if busy {
-                continue;
-            }
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(self.config.poll_interval) => {}
-            }
-        }
+        super::run_passes(
+            "lifecycle scheduler",
+            shutdown,
+            self.config.poll_interval,
+            None,
+            || async { Ok(self.tick().await? > 0) },
+        )
+        .await;
     }
 
     async fn pass(&self, due_by: &DueBy) -> anyhow::Result<usize> {

@@ -144,30 +144,14 @@ impl Dispatcher {
 
     /// Runs until `shutdown` resolves; a pass in flight finishes first.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            // Looked at before every pass, also while busy, so a stop is never starved.
-            tokio::select! {
-                biased;
-                () = &mut shutdown => return,
-                () = std::future::ready(()) => {}
-            }
-            let idle = match self.tick().await {
-                Ok(tick) => tick.is_idle(),
-                Err(err) => {
-                    tracing::error!(error = %err, "webhook dispatcher pass failed; retrying shortly");
-                    true
-                }
-            };
-            if !idle {
-                continue;
-            }
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.config.poll_interval) => {}
-            }
-        }
+        super::run_passes(
+            "webhook dispatcher",
+            shutdown,
+            self.config.poll_interval,
+            Some(&self.wake),
+            || async { Ok(!self.tick().await?.is_idle()) },
+        )
+        .await;
     }
 
     #[tracing::instrument(skip_all, fields(delivery = %d.id, endpoint = %d.endpoint.id, event = %d.event.id))]
