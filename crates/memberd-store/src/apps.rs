@@ -5,6 +5,7 @@ use memberd_core::{AppId, Environment, KeyId, Scope, Timestamp};
 use sqlx::any::AnyRow;
 
 use crate::rows::{env, flag, int, opt_text, opt_ts, text, ts, unique_violation};
+use crate::sql::Sql;
 use crate::{Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,31 +164,36 @@ impl Store {
                 .bind(id.as_str())
                 .execute(&self.write)
                 .await?;
+        self.keys.clear();
         Ok(done.rows_affected() > 0)
     }
 
     /// The owner of the live (not revoked) key with this hash, with what the faces check of
     /// its app: one query on the path of every request.
     pub async fn key_owner(&self, key_hash: &str) -> Result<Option<KeyOwner>> {
-        let row = sqlx::query(
+        if let Some(owner) = self.keys.get(key_hash) {
+            return Ok(Some(owner));
+        }
+        let mut sql = Sql::new(
             "SELECT k.id, k.app_id, k.env, a.shop_domain, a.api_access FROM api_keys k \
-             JOIN apps a ON a.id = k.app_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        )
-        .bind(key_hash)
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(|row| {
-            Ok(KeyOwner {
-                key_id: KeyId::from_trusted(text(&row, "id")?),
-                scope: Scope::new(
-                    AppId::from_trusted(text(&row, "app_id")?),
-                    env(&row, "env")?,
-                ),
-                shop_domain: opt_text(&row, "shop_domain")?,
-                api_access: flag(&row, "api_access")?,
+             JOIN apps a ON a.id = k.app_id WHERE k.key_hash = ",
+        );
+        sql.text(key_hash).push(" AND k.revoked_at IS NULL");
+        let mut owners = self
+            .read_rows(&sql, |row| {
+                Ok(KeyOwner {
+                    key_id: KeyId::from_trusted(text(row, "id")?),
+                    scope: Scope::new(AppId::from_trusted(text(row, "app_id")?), env(row, "env")?),
+                    shop_domain: opt_text(row, "shop_domain")?,
+                    api_access: flag(row, "api_access")?,
+                })
             })
-        })
-        .transpose()
+            .await?;
+        let owner = owners.pop();
+        if let Some(owner) = &owner {
+            self.keys.put(key_hash, owner);
+        }
+        Ok(owner)
     }
 
     /// Turns an app's direct API access on or off; `false` when there is no such app.
@@ -197,6 +203,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.write)
             .await?;
+        self.keys.clear();
         Ok(done.rows_affected() > 0)
     }
 

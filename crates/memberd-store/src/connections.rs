@@ -3,10 +3,11 @@ use memberd_core::{
     ConnectionCommand, ConnectionId, ConnectionStatus, ConnectionType, Interval, MemberId,
     PlanConnection, PlanId, PriceId, Scope, Timestamp,
 };
-use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use crate::plans::load_plan;
+use crate::reads::Reader;
+use crate::rows::Columns;
 use crate::rows::{
     flag, int, opt_micros, opt_text, opt_ts, parsed, string_list, text, ts, unique_violation,
 };
@@ -61,7 +62,7 @@ const VIEW_SELECT: &str = concat!(
     " FROM plan_connections c JOIN plans p ON p.id = c.plan_id"
 );
 
-fn connection_from_row(row: &AnyRow) -> Result<PlanConnection> {
+fn connection_from_row<R: Columns + ?Sized>(row: &R) -> Result<PlanConnection> {
     let interval = opt_text(row, "billing_interval")?
         .map(|s| Interval::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("interval {s:?}"))))
         .transpose()?;
@@ -97,7 +98,7 @@ fn connection_from_row(row: &AnyRow) -> Result<PlanConnection> {
     })
 }
 
-pub(crate) fn view_from_row(row: &AnyRow) -> Result<ConnectionView> {
+pub(crate) fn view_from_row<R: Columns + ?Sized>(row: &R) -> Result<ConnectionView> {
     Ok(ConnectionView {
         connection: connection_from_row(row)?,
         number: int(row, "seq")?,
@@ -109,6 +110,14 @@ pub(crate) fn view_from_row(row: &AnyRow) -> Result<ConnectionView> {
 /// The connections of the given members, oldest first.
 pub(crate) async fn load_views(
     conn: &mut AnyConnection,
+    scope: &Scope,
+    member_ids: &[&MemberId],
+) -> Result<Vec<ConnectionView>> {
+    load_views_with(&mut Reader::Any(conn), scope, member_ids).await
+}
+
+pub(crate) async fn load_views_with(
+    reader: &mut Reader<'_>,
     scope: &Scope,
     member_ids: &[&MemberId],
 ) -> Result<Vec<ConnectionView>> {
@@ -126,8 +135,7 @@ pub(crate) async fn load_views(
         sql.text(id.as_str());
     }
     sql.push(") ORDER BY c.seq");
-    let rows = sql.query().fetch_all(&mut *conn).await?;
-    rows.iter().map(view_from_row).collect()
+    reader.rows(&sql, |row| view_from_row(row)).await
 }
 
 async fn load_view(
@@ -575,35 +583,40 @@ impl Store {
         scope: &Scope,
         member_id: &MemberId,
     ) -> Result<Option<(Vec<String>, Vec<Grant>)>> {
-        let rows = sqlx::query(
+        let mut sql = Sql::new(
             "SELECT m.permissions AS member_permissions, c.id AS connection_id, c.plan_id, c.status, \
              p.permissions AS plan_permissions \
              FROM members m \
              LEFT JOIN plan_connections c ON c.member_id = m.id \
              LEFT JOIN plans p ON p.id = c.plan_id \
-             WHERE m.app_id = $1 AND m.env = $2 AND m.id = $3",
-        )
-        .bind(scope.app_id.as_str())
-        .bind(scope.env.as_str())
-        .bind(member_id.as_str())
-        .fetch_all(&self.read)
-        .await?;
-        let Some(first) = rows.first() else {
+             WHERE m.app_id = ",
+        );
+        sql.text(scope.app_id.as_str());
+        sql.push(" AND m.env = ").text(scope.env.as_str());
+        sql.push(" AND m.id = ").text(member_id.as_str());
+        // Each row: the member's permissions, and one of their connections if they have any.
+        let rows = self
+            .read_rows(&sql, |row| {
+                let grant = match opt_text(row, "connection_id")? {
+                    None => None,
+                    Some(connection_id) => Some(Grant {
+                        connection_id: ConnectionId::from_trusted(connection_id),
+                        plan_id: PlanId::from_trusted(text(row, "plan_id")?),
+                        status: parsed(row, "status", ConnectionStatus::parse)?,
+                        permissions: string_list(row, "plan_permissions")?,
+                    }),
+                };
+                Ok((string_list(row, "member_permissions")?, grant))
+            })
+            .await?;
+        let mut rows = rows.into_iter();
+        let Some((member_permissions, first)) = rows.next() else {
             return Ok(None);
         };
-        let member_permissions = string_list(first, "member_permissions")?;
-        let mut grants = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let Some(connection_id) = opt_text(row, "connection_id")? else {
-                continue;
-            };
-            grants.push(Grant {
-                connection_id: ConnectionId::from_trusted(connection_id),
-                plan_id: PlanId::from_trusted(text(row, "plan_id")?),
-                status: parsed(row, "status", ConnectionStatus::parse)?,
-                permissions: string_list(row, "plan_permissions")?,
-            });
-        }
+        let grants = first
+            .into_iter()
+            .chain(rows.filter_map(|(_, grant)| grant))
+            .collect();
         Ok(Some((member_permissions, grants)))
     }
 

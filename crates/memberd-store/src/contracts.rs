@@ -4,9 +4,9 @@
 use memberd_core::appstle::ContractFacts;
 use memberd_core::webhook::ContractContext;
 use memberd_core::{ConnectionId, ConnectionStatus, Scope};
-use sqlx::any::AnyRow;
 
 use crate::connections::{view_columns, view_from_row};
+use crate::rows::Columns;
 use crate::rows::{int, opt_text};
 use crate::sql::Sql;
 use crate::{ConnectionView, Result, Store};
@@ -55,7 +55,7 @@ const CONTRACT_SELECT: &str = concat!(
      FROM plan_connections c JOIN plans p ON p.id = c.plan_id JOIN members m ON m.id = c.member_id"
 );
 
-fn contract_from_row(row: &AnyRow) -> Result<ContractView> {
+fn contract_from_row<R: Columns + ?Sized>(row: &R) -> Result<ContractView> {
     Ok(ContractView {
         view: view_from_row(row)?,
         customer_id: opt_text(row, "customer_id")?,
@@ -117,29 +117,28 @@ impl Store {
         scope: &Scope,
         customer_id: &str,
     ) -> Result<Option<Vec<ContractView>>> {
-        let rows = sqlx::query(concat!(
+        let mut sql = Sql::new(concat!(
             "SELECT m.id AS member, ",
             view_columns!(),
             ", m.external_id AS customer_id \
              FROM members m LEFT JOIN plan_connections c ON c.member_id = m.id \
-             LEFT JOIN plans p ON p.id = c.plan_id \
-             WHERE m.app_id = $1 AND m.env = $2 AND m.external_id = $3 ORDER BY c.seq"
-        ))
-        .bind(scope.app_id.as_str())
-        .bind(scope.env.as_str())
-        .bind(customer_id)
-        .fetch_all(&self.read)
-        .await?;
+             LEFT JOIN plans p ON p.id = c.plan_id WHERE m.app_id = "
+        ));
+        sql.text(scope.app_id.as_str());
+        sql.push(" AND m.env = ").text(scope.env.as_str());
+        sql.push(" AND m.external_id = ").text(customer_id);
+        sql.push(" ORDER BY c.seq");
+        // One row per connection, or one without a connection for a member who has none.
+        let rows = self
+            .read_rows(&sql, |row| match opt_text(row, "id")? {
+                Some(_) => contract_from_row(row).map(Some),
+                None => Ok(None),
+            })
+            .await?;
         if rows.is_empty() {
             return Ok(None);
         }
-        let mut contracts = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if opt_text(row, "id")?.is_some() {
-                contracts.push(contract_from_row(row)?);
-            }
-        }
-        Ok(Some(contracts))
+        Ok(Some(rows.into_iter().flatten().collect()))
     }
 
     /// What the `appstle` webhook flavour adds to an event about this connection.

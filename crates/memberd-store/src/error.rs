@@ -15,6 +15,9 @@ pub enum StoreError {
     InvalidUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the direct SQLite reads (see `reads`).
+    #[error("database error: {0}")]
+    Sqlite(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Stored data could not be read back (a bug or a hand-edited database).

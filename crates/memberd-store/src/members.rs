@@ -2,11 +2,12 @@ use memberd_core::{
     ConnectionStatus, CustomFields, DomainError, Email, Member, MemberId, MetaData, NewEvent,
     PlanId, Scope, TestClockId, Timestamp,
 };
-use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use crate::connections::{connect_in, load_views, lock_member};
+use crate::connections::{connect_in, load_views_with, lock_member};
 use crate::plans::{into_page, page_tail};
+use crate::reads::Reader;
+use crate::rows::Columns;
 use crate::rows::{
     flag, int, json_object, opt_json_value, opt_micros, opt_text, opt_ts, string_list, text,
     to_json, ts, unique_violation,
@@ -55,7 +56,7 @@ const MEMBER_COLUMNS: &str = "seq, id, email, password_hash, verified, custom_fi
 /// The unique constraints of `members` and the fields they guard on the wire.
 const UNIQUE_FIELDS: &[(&str, &str)] = &[("external_id", "externalId"), ("email", "email")];
 
-fn member_from_row(row: &AnyRow) -> Result<Member> {
+fn member_from_row<R: Columns + ?Sized>(row: &R) -> Result<Member> {
     Ok(Member {
         id: MemberId::from_trusted(text(row, "id")?),
         email: Email::from_trusted(text(row, "email")?),
@@ -78,12 +79,12 @@ fn member_from_row(row: &AnyRow) -> Result<Member> {
 
 /// Attaches their connections to members, keeping the members' order.
 async fn with_connections(
-    conn: &mut AnyConnection,
+    reader: &mut Reader<'_>,
     scope: &Scope,
     members: Vec<Member>,
 ) -> Result<Vec<MemberView>> {
     let ids: Vec<&MemberId> = members.iter().map(|m| &m.id).collect();
-    let mut views = load_views(conn, scope, &ids).await?;
+    let mut views = load_views_with(reader, scope, &ids).await?;
     Ok(members
         .into_iter()
         .map(|member| {
@@ -101,24 +102,19 @@ async fn with_connections(
 
 /// Finds one member by a unique column of the scope.
 async fn find_one(
-    conn: &mut AnyConnection,
+    reader: &mut Reader<'_>,
     scope: &Scope,
     column: &str,
     value: &str,
 ) -> Result<Option<MemberView>> {
-    let row = sqlx::query(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM members WHERE app_id = $1 AND env = $2 AND {column} = $3"
-    ))
-    .bind(scope.app_id.as_str())
-    .bind(scope.env.as_str())
-    .bind(value)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let member = member_from_row(&row)?;
-    Ok(with_connections(conn, scope, vec![member]).await?.pop())
+    let mut sql = Sql::new(format!(
+        "SELECT {MEMBER_COLUMNS} FROM members WHERE app_id = "
+    ));
+    sql.text(scope.app_id.as_str());
+    sql.push(" AND env = ").text(scope.env.as_str());
+    sql.push(&format!(" AND {column} = ")).text(value);
+    let members = reader.rows(&sql, |row| member_from_row(row)).await?;
+    Ok(with_connections(reader, scope, members).await?.pop())
 }
 
 async fn insert_row(conn: &mut AnyConnection, scope: &Scope, member: &Member) -> Result<()> {
@@ -149,6 +145,25 @@ async fn insert_row(conn: &mut AnyConnection, scope: &Scope, member: &Member) ->
     .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
+    count_members(conn, scope, 1).await
+}
+
+/// Keeps `member_counts` in step with inserts (`delta` > 0) and deletes (< 0), in the
+/// transaction that makes them.
+pub(crate) async fn count_members(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    delta: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO member_counts (app_id, env, n) VALUES ($1, $2, $3) \
+         ON CONFLICT (app_id, env) DO UPDATE SET n = member_counts.n + excluded.n",
+    )
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(delta)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -229,8 +244,14 @@ impl Store {
     }
 
     pub async fn get_member(&self, scope: &Scope, id: &MemberId) -> Result<Option<MemberView>> {
-        let mut conn = self.read.acquire().await?;
-        find_one(&mut conn, scope, "id", id.as_str()).await
+        let mut pooled = None;
+        find_one(
+            &mut self.reader(&mut pooled).await?,
+            scope,
+            "id",
+            id.as_str(),
+        )
+        .await
     }
 
     pub async fn get_member_by_email(
@@ -238,8 +259,14 @@ impl Store {
         scope: &Scope,
         email: &Email,
     ) -> Result<Option<MemberView>> {
-        let mut conn = self.read.acquire().await?;
-        find_one(&mut conn, scope, "email", email.as_str()).await
+        let mut pooled = None;
+        find_one(
+            &mut self.reader(&mut pooled).await?,
+            scope,
+            "email",
+            email.as_str(),
+        )
+        .await
     }
 
     pub async fn get_member_by_external_id(
@@ -247,8 +274,14 @@ impl Store {
         scope: &Scope,
         external_id: &str,
     ) -> Result<Option<MemberView>> {
-        let mut conn = self.read.acquire().await?;
-        find_one(&mut conn, scope, "external_id", external_id).await
+        let mut pooled = None;
+        find_one(
+            &mut self.reader(&mut pooled).await?,
+            scope,
+            "external_id",
+            external_id,
+        )
+        .await
     }
 
     pub async fn list_members(
@@ -277,22 +310,36 @@ impl Store {
                 sql.push(")");
             }
         };
-        let mut count = Sql::new("SELECT COUNT(*) AS n FROM members m");
-        filtered(&mut count);
+        let unfiltered = filter.email.is_none()
+            && filter.updated_since.is_none()
+            && filter.plan_id.is_none()
+            && filter.status.is_none();
+        let count = if unfiltered {
+            let mut count = Sql::new("SELECT n FROM member_counts WHERE app_id = ");
+            count.text(scope.app_id.as_str());
+            count.push(" AND env = ").text(scope.env.as_str());
+            count
+        } else {
+            let mut count = Sql::new("SELECT COUNT(*) AS n FROM members m");
+            filtered(&mut count);
+            count
+        };
         let mut list = Sql::new(format!("SELECT {MEMBER_COLUMNS} FROM members m"));
         filtered(&mut list);
         page_tail(&mut list, "m.seq", page);
 
-        let mut conn = self.read.acquire().await?;
-        let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
-        let rows = list.query().fetch_all(&mut *conn).await?;
-        let mut seqs = Vec::with_capacity(rows.len());
-        let mut members = Vec::with_capacity(rows.len());
-        for row in &rows {
-            seqs.push(int(row, "seq")?);
-            members.push(member_from_row(row)?);
-        }
-        let views = with_connections(&mut conn, scope, members).await?;
+        let mut pooled = None;
+        let mut reader = self.reader(&mut pooled).await?;
+        let total = reader
+            .rows(&count, |row| int(row, "n"))
+            .await?
+            .pop()
+            .unwrap_or(0);
+        let rows = reader
+            .rows(&list, |row| Ok((int(row, "seq")?, member_from_row(row)?)))
+            .await?;
+        let (seqs, members): (Vec<i64>, Vec<Member>) = rows.into_iter().unzip();
+        let views = with_connections(&mut reader, scope, members).await?;
         Ok(into_page(
             seqs.into_iter().zip(views).collect(),
             page,
@@ -322,7 +369,7 @@ impl Store {
             .iter()
             .map(member_from_row)
             .collect::<Result<Vec<_>>>()?;
-        with_connections(&mut conn, scope, members).await
+        with_connections(&mut Reader::Any(&mut conn), scope, members).await
     }
 
     /// Loads a member, lets `change` decide the next state and its events (`None`: unchanged),
@@ -340,7 +387,7 @@ impl Store {
         if lock_member(&mut tx, self, scope, id).await?.is_none() {
             return Err(StoreError::not_found("member", id));
         }
-        let current = find_one(&mut tx, scope, "id", id.as_str())
+        let current = find_one(&mut Reader::Any(&mut tx), scope, "id", id.as_str())
             .await?
             .ok_or_else(|| StoreError::not_found("member", id))?;
         let Some((next, new_events)) = change(&current.member)? else {
@@ -396,6 +443,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        count_members(&mut tx, scope, -1).await?;
         events::record(
             &mut tx,
             self.backend,

@@ -1,10 +1,15 @@
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor};
 
+use crate::key_cache::KeyCache;
+use crate::reads::{Reader, SqliteReads};
+use crate::rows::Columns;
+use crate::sql::Sql;
 use crate::{Result, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +48,10 @@ pub struct Store {
     /// with SQLITE_BUSY; on PostgreSQL, the same pool as `read`.
     pub(crate) write: AnyPool,
     pub(crate) backend: Backend,
+    /// On SQLite, the hot reads on the caller's thread (see `reads`).
+    pub(crate) fast: Option<Arc<SqliteReads>>,
+    /// Keys recently looked up (see `key_cache`).
+    pub(crate) keys: Arc<KeyCache>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -90,6 +99,8 @@ impl Store {
                     read,
                     write,
                     backend,
+                    fast: SqliteReads::for_url(&url).map(Arc::new),
+                    keys: Arc::default(),
                 })
             }
             Backend::Postgres => {
@@ -104,9 +115,33 @@ impl Store {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    fast: None,
+                    keys: Arc::default(),
                 })
             }
         }
+    }
+
+    /// The rows of a hot read: on SQLite on this thread, else through the read pool.
+    pub(crate) async fn read_rows<T>(
+        &self,
+        sql: &Sql,
+        map: impl Fn(&dyn Columns) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut pooled = None;
+        self.reader(&mut pooled).await?.rows(sql, map).await
+    }
+
+    /// Where a hot read of several queries goes; `slot` holds the pooled connection, if one
+    /// is needed, for as long as the reader lives.
+    pub(crate) async fn reader<'a>(
+        &'a self,
+        slot: &'a mut Option<PoolConnection<Any>>,
+    ) -> Result<Reader<'a>> {
+        Ok(match &self.fast {
+            Some(fast) => Reader::Sqlite(fast),
+            None => Reader::Any(slot.insert(self.read.acquire().await?)),
+        })
     }
 
     pub fn backend(&self) -> Backend {

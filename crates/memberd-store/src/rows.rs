@@ -8,49 +8,72 @@ use sqlx::Row;
 
 use crate::{Result, StoreError};
 
-pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String> {
-    Ok(row.try_get::<String, _>(column)?)
+/// A row of either driver: the hot reads on SQLite go to rusqlite directly (see `reads`),
+/// everything else through sqlx; the domain types are read back from both by the same code.
+pub(crate) trait Columns {
+    fn opt_text(&self, column: &str) -> Result<Option<String>>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>>;
 }
 
-pub(crate) fn opt_text(row: &AnyRow, column: &str) -> Result<Option<String>> {
-    Ok(row.try_get::<Option<String>, _>(column)?)
+impl Columns for AnyRow {
+    fn opt_text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get::<Option<String>, _>(column)?)
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get::<Option<i64>, _>(column)?)
+    }
 }
 
-pub(crate) fn int(row: &AnyRow, column: &str) -> Result<i64> {
-    Ok(row.try_get::<i64, _>(column)?)
+fn not_null<T>(value: Option<T>, column: &str) -> Result<T> {
+    value.ok_or_else(|| StoreError::Corrupt(format!("{column}: unexpected NULL")))
 }
 
-pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool> {
+pub(crate) fn text<R: Columns + ?Sized>(row: &R, column: &str) -> Result<String> {
+    not_null(row.opt_text(column)?, column)
+}
+
+pub(crate) fn opt_text<R: Columns + ?Sized>(row: &R, column: &str) -> Result<Option<String>> {
+    row.opt_text(column)
+}
+
+pub(crate) fn int<R: Columns + ?Sized>(row: &R, column: &str) -> Result<i64> {
+    not_null(row.opt_int(column)?, column)
+}
+
+pub(crate) fn flag<R: Columns + ?Sized>(row: &R, column: &str) -> Result<bool> {
     Ok(int(row, column)? != 0)
 }
 
-pub(crate) fn ts(row: &AnyRow, column: &str) -> Result<Timestamp> {
+pub(crate) fn ts<R: Columns + ?Sized>(row: &R, column: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_micros(int(row, column)?))
 }
 
-pub(crate) fn opt_ts(row: &AnyRow, column: &str) -> Result<Option<Timestamp>> {
-    Ok(row
-        .try_get::<Option<i64>, _>(column)?
-        .map(Timestamp::from_micros))
+pub(crate) fn opt_ts<R: Columns + ?Sized>(row: &R, column: &str) -> Result<Option<Timestamp>> {
+    Ok(row.opt_int(column)?.map(Timestamp::from_micros))
 }
 
-pub(crate) fn env(row: &AnyRow, column: &str) -> Result<Environment> {
+pub(crate) fn env<R: Columns + ?Sized>(row: &R, column: &str) -> Result<Environment> {
     let s = text(row, column)?;
     s.parse().map_err(StoreError::Corrupt)
 }
 
 /// Parses a stored enum with the given parser.
-pub(crate) fn parsed<T>(row: &AnyRow, column: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+pub(crate) fn parsed<T, R: Columns + ?Sized>(
+    row: &R,
+    column: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T> {
     let s = text(row, column)?;
     parse(&s).ok_or_else(|| StoreError::Corrupt(format!("{column}: unknown value {s:?}")))
 }
 
-pub(crate) fn json_value(row: &AnyRow, column: &str) -> Result<Value> {
+pub(crate) fn json_value<R: Columns + ?Sized>(row: &R, column: &str) -> Result<Value> {
     let s = text(row, column)?;
     serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
-pub(crate) fn opt_json_value(row: &AnyRow, column: &str) -> Result<Option<Value>> {
+pub(crate) fn opt_json_value<R: Columns + ?Sized>(row: &R, column: &str) -> Result<Option<Value>> {
     match opt_text(row, column)? {
         None => Ok(None),
         Some(s) => serde_json::from_str(&s)
@@ -59,14 +82,17 @@ pub(crate) fn opt_json_value(row: &AnyRow, column: &str) -> Result<Option<Value>
     }
 }
 
-pub(crate) fn json_object(row: &AnyRow, column: &str) -> Result<Map<String, Value>> {
+pub(crate) fn json_object<R: Columns + ?Sized>(
+    row: &R,
+    column: &str,
+) -> Result<Map<String, Value>> {
     match json_value(row, column)? {
         Value::Object(map) => Ok(map),
         _ => Err(StoreError::Corrupt(format!("{column}: not an object"))),
     }
 }
 
-pub(crate) fn string_list(row: &AnyRow, column: &str) -> Result<Vec<String>> {
+pub(crate) fn string_list<R: Columns + ?Sized>(row: &R, column: &str) -> Result<Vec<String>> {
     let s = text(row, column)?;
     serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }

@@ -46,6 +46,14 @@ impl Sql {
         self.bind(Arg::Int(n))
     }
 
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub(crate) fn args(&self) -> &[Arg] {
+        &self.args
+    }
+
     pub(crate) fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
         let mut q = sqlx::query(&self.text);
         for arg in &self.args {

@@ -202,7 +202,7 @@ pub enum KeysCommand {
         #[arg(long)]
         app: Option<String>,
     },
-    /// Revoke a key: it stops working at once.
+    /// Revoke a key: running servers refuse it within a second.
     Revoke {
         /// The key's id (`key_…`), as `memberd keys list` shows it.
         id: String,

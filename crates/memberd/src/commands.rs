@@ -419,7 +419,7 @@ async fn keys(store: &Store, command: KeysCommand) -> anyhow::Result<()> {
             let key_id =
                 KeyId::parse(&id).with_context(|| format!("{id:?} is not a key id (key_…)"))?;
             if store.revoke_key(&key_id, ops::now()).await? {
-                println!("Revoked {key_id}: it no longer works.");
+                println!("Revoked {key_id}: running servers refuse it within a second.");
                 Ok(())
             } else {
                 bail!("no active key {key_id} (see `memberd keys list`)")

@@ -1,0 +1,132 @@
+//! The read path of the hottest requests (key lookups, access checks, member reads and list
+//! pages). On SQLite it bypasses sqlx: sqlx runs each SQLite connection on a thread of its
+//! own and hands every query and row across threads, and under load the profile of an access
+//! check was mostly those hand-offs (futex wake-ups and context switches), not SQLite. An
+//! indexed read takes microseconds, so these run on the calling thread over a small pool of
+//! read-only rusqlite connections. Everything else, and every read on PostgreSQL, stays on
+//! sqlx; the SQL text and the code that turns rows into domain types are shared.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use sqlx::AnyConnection;
+
+use crate::rows::Columns;
+use crate::sql::{Arg, Sql};
+use crate::{Result, StoreError};
+
+/// How many idle connections are kept; more are opened while more requests read at once.
+const IDLE_CONNECTIONS: usize = 8;
+
+impl Columns for rusqlite::Row<'_> {
+    fn opt_text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.get::<_, Option<String>>(column)?)
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.get::<_, Option<i64>>(column)?)
+    }
+}
+
+pub(crate) struct SqliteReads {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl SqliteReads {
+    /// For the file a `sqlite:` URL names; `None` for an in-memory database, which other
+    /// connections cannot see.
+    pub(crate) fn for_url(url: &str) -> Option<SqliteReads> {
+        let rest = url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path == ":memory:" || options.contains("mode=memory") {
+            return None;
+        }
+        Some(SqliteReads {
+            path: PathBuf::from(path),
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn open(&self) -> Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    /// Runs `sql` and turns each row into a `T`.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &Sql,
+        map: impl Fn(&dyn Columns) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match taken {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let result = run(&conn, sql, map);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < IDLE_CONNECTIONS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn run<T>(
+    conn: &rusqlite::Connection,
+    sql: &Sql,
+    map: impl Fn(&dyn Columns) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql.as_str())?;
+    // Placeholders are numbered in the order they first appear, so `$n` binds at index n.
+    for (i, arg) in sql.args().iter().enumerate() {
+        match arg {
+            Arg::Text(s) => statement.raw_bind_parameter(i + 1, s.as_str())?,
+            Arg::Int(n) => statement.raw_bind_parameter(i + 1, n)?,
+        }
+    }
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+/// Where a read goes: a connection of sqlx (a pooled one, or a transaction's), or the
+/// direct SQLite reads.
+pub(crate) enum Reader<'a> {
+    Any(&'a mut AnyConnection),
+    Sqlite(&'a SqliteReads),
+}
+
+impl Reader<'_> {
+    pub(crate) async fn rows<T>(
+        &mut self,
+        sql: &Sql,
+        map: impl Fn(&dyn Columns) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        match self {
+            Reader::Sqlite(reads) => reads.rows(sql, map),
+            Reader::Any(conn) => {
+                let rows = sql.query().fetch_all(&mut **conn).await?;
+                rows.iter().map(|row| map(row)).collect()
+            }
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Sqlite(err.to_string())
+    }
+}
