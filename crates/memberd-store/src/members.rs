@@ -145,7 +145,7 @@ async fn insert_row(conn: &mut AnyConnection, scope: &Scope, member: &Member) ->
     .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
-    count_members(conn, scope, 1).await
+    Ok(())
 }
 
 /// Keeps `member_counts` in step with inserts (`delta` > 0) and deletes (< 0), in the
@@ -186,6 +186,9 @@ impl Store {
             member.created_at,
         )
         .await?;
+        // After the events: on PostgreSQL, the count's row lock then waits inside the event
+        // lock instead of being held while waiting for it.
+        count_members(&mut tx, scope, 1).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -210,6 +213,7 @@ impl Store {
             now,
         )
         .await?;
+        count_members(&mut tx, scope, 1).await?;
         let mut connections = Vec::with_capacity(plans.len());
         for (i, plan_id) in plans.iter().enumerate() {
             let field = format!("plans[{i}].planId");
@@ -443,7 +447,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        count_members(&mut tx, scope, -1).await?;
         events::record(
             &mut tx,
             self.backend,
@@ -452,6 +455,7 @@ impl Store {
             now,
         )
         .await?;
+        count_members(&mut tx, scope, -1).await?;
         tx.commit().await?;
         Ok(())
     }

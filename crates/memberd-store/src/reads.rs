@@ -18,13 +18,29 @@ use crate::{Result, StoreError};
 /// How many idle connections are kept; more are opened while more requests read at once.
 const IDLE_CONNECTIONS: usize = 8;
 
-impl Columns for rusqlite::Row<'_> {
+/// A rusqlite row with its statement's column names, read once per statement: rusqlite's own
+/// lookup by name asks SQLite for every name (and measures it) on every call.
+struct NamedRow<'a> {
+    row: &'a rusqlite::Row<'a>,
+    names: &'a [String],
+}
+
+impl NamedRow<'_> {
+    fn index(&self, column: &str) -> Result<usize> {
+        self.names
+            .iter()
+            .position(|name| name == column)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {column}")))
+    }
+}
+
+impl Columns for NamedRow<'_> {
     fn opt_text(&self, column: &str) -> Result<Option<String>> {
-        Ok(self.get::<_, Option<String>>(column)?)
+        Ok(self.row.get::<_, Option<String>>(self.index(column)?)?)
     }
 
     fn opt_int(&self, column: &str) -> Result<Option<i64>> {
-        Ok(self.get::<_, Option<i64>>(column)?)
+        Ok(self.row.get::<_, Option<i64>>(self.index(column)?)?)
     }
 }
 
@@ -94,10 +110,15 @@ fn run<T>(
             Arg::Int(n) => statement.raw_bind_parameter(i + 1, n)?,
         }
     }
+    let names: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let mut rows = statement.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        out.push(map(row)?);
+        out.push(map(&NamedRow { row, names: &names })?);
     }
     Ok(out)
 }
