@@ -13,6 +13,7 @@ mod contracts;
 mod error;
 mod events;
 mod idempotency;
+mod import;
 mod members;
 mod page;
 mod payment_methods;

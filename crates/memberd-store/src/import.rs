@@ -1,0 +1,171 @@
+//! Bulk loading of members (`memberd import`): many rows per statement, many statements per
+//! transaction, and no events: a load from another platform must not announce a million
+//! members to the webhook endpoints.
+
+use std::collections::HashSet;
+
+use memberd_core::{Member, Scope};
+use sqlx::Row;
+
+use crate::rows::to_json;
+use crate::sql::Sql;
+use crate::{Result, Store};
+
+/// Rows in one INSERT. Each takes `PER_ROW` placeholders plus the two of the scope: well under
+/// SQLite's limit of 32,766 variables and PostgreSQL's 65,535.
+const ROWS_PER_STATEMENT: usize = 1_000;
+const PER_ROW: usize = 14;
+
+const INSERT_HEAD: &str = "INSERT INTO members (id, app_id, env, email, password_hash, verified, \
+    custom_fields, meta_data, json, login_redirect, profile_image, stripe_customer_id, external_id, \
+    permissions, created_at, updated_at) VALUES ";
+
+/// `INSERT … VALUES (…), (…) … ON CONFLICT DO NOTHING RETURNING id` for `rows` rows; `$1` and
+/// `$2` are the scope, shared by every row.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(INSERT_HEAD.len() + rows * 90 + 40);
+    sql.push_str(INSERT_HEAD);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        let base = 3 + row * PER_ROW;
+        let p = |i: usize| format!("${}", base + i);
+        sql.push_str(&format!(
+            "({}, $1, $2, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            p(0),
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            p(7),
+            p(8),
+            p(9),
+            p(10),
+            p(11),
+            p(12),
+            p(13)
+        ));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+    sql
+}
+
+impl Store {
+    /// Inserts members into the scope in one transaction, without events. A member whose
+    /// email or externalId is already taken in the scope (also by an earlier member of the
+    /// same slice) is skipped whole; the answer lists those, by index in `members`, with the
+    /// wire name of the field that is taken. Every other member is written whole.
+    pub async fn import_members(
+        &self,
+        scope: &Scope,
+        members: &[Member],
+    ) -> Result<Vec<(usize, &'static str)>> {
+        let mut tx = self.write.begin().await?;
+        let mut skipped = Vec::new();
+        let mut full_sql: Option<String> = None;
+        for (chunk_no, chunk) in members.chunks(ROWS_PER_STATEMENT).enumerate() {
+            // One statement shape for every full chunk, so it is prepared once and cached.
+            let partial_sql;
+            let sql = if chunk.len() == ROWS_PER_STATEMENT {
+                full_sql.get_or_insert_with(|| insert_sql(ROWS_PER_STATEMENT))
+            } else {
+                partial_sql = insert_sql(chunk.len());
+                &partial_sql
+            };
+            let mut query = sqlx::query(sql)
+                .bind(scope.app_id.as_str())
+                .bind(scope.env.as_str());
+            for m in chunk {
+                query = query
+                    .bind(m.id.as_str())
+                    .bind(m.email.as_str())
+                    .bind(m.password_hash.as_deref())
+                    .bind(i64::from(m.verified))
+                    .bind(to_json(&m.custom_fields))
+                    .bind(to_json(&m.meta_data))
+                    .bind(m.json.as_ref().map(to_json))
+                    .bind(m.login_redirect.as_deref())
+                    .bind(m.profile_image.as_deref())
+                    .bind(m.stripe_customer_id.as_deref())
+                    .bind(m.external_id.as_deref())
+                    .bind(to_json(&m.permissions))
+                    .bind(m.created_at.as_micros())
+                    .bind(m.updated_at.as_micros());
+            }
+            let inserted = query.fetch_all(&mut *tx).await?;
+            if inserted.len() == chunk.len() {
+                continue;
+            }
+            let ids = inserted
+                .iter()
+                .map(|row| row.try_get::<String, _>(0))
+                .collect::<std::result::Result<HashSet<String>, _>>()?;
+            let offset = chunk_no * ROWS_PER_STATEMENT;
+            let missing: Vec<(usize, &Member)> = chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| !ids.contains(m.id.as_str()))
+                .map(|(i, m)| (offset + i, m))
+                .collect();
+            let taken_emails = existing_emails(&mut tx, scope, &missing).await?;
+            for (index, m) in missing {
+                let field = if taken_emails.contains(m.email.as_str()) {
+                    "email"
+                } else {
+                    "externalId"
+                };
+                skipped.push((index, field));
+            }
+        }
+        tx.commit().await?;
+        Ok(skipped)
+    }
+}
+
+/// Which of the members' emails the scope holds: a skipped member whose email is not among
+/// them was skipped for its externalId.
+async fn existing_emails(
+    conn: &mut sqlx::AnyConnection,
+    scope: &Scope,
+    members: &[(usize, &Member)],
+) -> Result<HashSet<String>> {
+    let mut found = HashSet::new();
+    for chunk in members.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = Sql::new("SELECT email FROM members WHERE app_id = ");
+        sql.text(scope.app_id.as_str())
+            .push(" AND env = ")
+            .text(scope.env.as_str())
+            .push(" AND email IN (");
+        for (i, (_, m)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text(m.email.as_str());
+        }
+        sql.push(")");
+        for row in sql.query().fetch_all(&mut *conn).await? {
+            found.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_has_its_own_placeholders_and_shares_the_scope() {
+        let sql = insert_sql(2);
+        assert!(sql.contains("($3, $1, $2, $4,"), "{sql}");
+        assert!(sql.contains("($17, $1, $2, $18,"), "{sql}");
+        assert!(
+            sql.ends_with("$30) ON CONFLICT DO NOTHING RETURNING id"),
+            "{sql}"
+        );
+        assert!(2 + ROWS_PER_STATEMENT * PER_ROW < 32_766);
+    }
+}
