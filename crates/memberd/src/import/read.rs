@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use anyhow::{bail, Context};
 use memberd_core::member::check_password;
-use memberd_core::{DomainError, Member, NewMember, Timestamp};
+use memberd_core::{DomainError, Member, MemberId, NewMember, Timestamp};
 use memberd_server::api::native::members::MemberIn;
 use memberd_server::extract::parse_json;
 use serde_json::{Map, Value};
@@ -86,7 +86,8 @@ impl Batch {
             Ok((member, password))
         });
         let reject = match checked {
-            Ok((member, password)) => {
+            Ok((mut member, password)) => {
+                member.id = MemberId::ordered(now.as_micros(), line);
                 if let Some(password) = password {
                     self.passwords.push((self.members.len(), password));
                 }
