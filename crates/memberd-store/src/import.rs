@@ -16,6 +16,7 @@ use crate::{Backend, Result, Store};
 /// variables and PostgreSQL's 65,535.
 const ROWS_PER_STATEMENT: usize = 1_000;
 const PER_ROW: usize = 16;
+const _: () = assert!(ROWS_PER_STATEMENT * PER_ROW <= 32_766);
 
 const INSERT_HEAD: &str = "INSERT INTO members (id, app_id, env, email, password_hash, verified, \
     custom_fields, meta_data, json, login_redirect, profile_image, stripe_customer_id, external_id, \
@@ -63,7 +64,10 @@ impl Store {
             // then reads each page once, not once per batch that touches it. And the WAL is
             // copied back into the database every 64 MiB rather than every 4, each copy being
             // an fsync.
-            for pragma in ["PRAGMA cache_size = -262144", "PRAGMA wal_autocheckpoint = 16384"] {
+            for pragma in [
+                "PRAGMA cache_size = -262144",
+                "PRAGMA wal_autocheckpoint = 16384",
+            ] {
                 sqlx::query(pragma).execute(&mut *tx).await?;
             }
         }
@@ -129,7 +133,10 @@ impl Store {
 
 /// Which of the members are in the table: those a statement inserted (ids are new, so a
 /// member found by id is one just written).
-async fn inserted_ids(conn: &mut sqlx::AnyConnection, members: &[Member]) -> Result<HashSet<String>> {
+async fn inserted_ids(
+    conn: &mut sqlx::AnyConnection,
+    members: &[Member],
+) -> Result<HashSet<String>> {
     let mut sql = Sql::new("SELECT id FROM members WHERE id IN (");
     for (i, m) in members.iter().enumerate() {
         if i > 0 {
@@ -182,12 +189,8 @@ mod tests {
         let sql = insert_sql(Backend::Postgres, 2);
         assert!(sql.contains("VALUES ($1, $2, $3,"), "{sql}");
         assert!(sql.contains("$16), ($17, $18,"), "{sql}");
-        assert!(
-            sql.ends_with("$32) ON CONFLICT DO NOTHING"),
-            "{sql}"
-        );
+        assert!(sql.ends_with("$32) ON CONFLICT DO NOTHING"), "{sql}");
         let sql = insert_sql(Backend::Sqlite, 2);
         assert_eq!(sql.matches('?').count(), 2 * PER_ROW);
-        assert!(ROWS_PER_STATEMENT * PER_ROW < 32_766);
     }
 }

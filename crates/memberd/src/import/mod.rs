@@ -211,7 +211,7 @@ fn progress_bar(size: Option<u64>) -> ProgressBar {
 enum RejectsFile {
     Lines(BufWriter<File>),
     Csv {
-        writer: csv::Writer<File>,
+        writer: Box<csv::Writer<File>>,
         header: Option<csv::ByteRecord>,
     },
 }
@@ -223,7 +223,7 @@ impl RejectsFile {
         Ok(match csv_header {
             None => RejectsFile::Lines(BufWriter::new(file)),
             Some(header) => RejectsFile::Csv {
-                writer: csv::WriterBuilder::new().flexible(true).from_writer(file),
+                writer: Box::new(csv::WriterBuilder::new().flexible(true).from_writer(file)),
                 header: Some(header),
             },
         })
