@@ -112,8 +112,17 @@ fn json_document(value: Option<Value>) -> Result<Option<Value>, DomainError> {
 }
 
 impl Member {
+    /// Creates a member and the `member.created` event that announces them.
     pub fn create(draft: NewMember, now: Timestamp) -> Result<(Member, NewEvent), DomainError> {
-        let member = Member {
+        let member = Member::from_draft(draft, now)?;
+        let event = NewEvent::member_created(&member);
+        Ok((member, event))
+    }
+
+    /// Validates a draft into a new member, without announcing them: the one set of rules
+    /// for members created through the API and for bulk imports (which record no events).
+    pub fn from_draft(draft: NewMember, now: Timestamp) -> Result<Member, DomainError> {
+        Ok(Member {
             id: MemberId::generate(),
             email: Email::parse(&draft.email)?,
             password_hash: draft.password_hash,
@@ -134,9 +143,7 @@ impl Member {
             test_clock_id: None,
             created_at: now,
             updated_at: now,
-        };
-        let event = NewEvent::member_created(&member);
-        Ok((member, event))
+        })
     }
 
     /// Applies a patch. Returns `None` when nothing changed, and otherwise the new member with

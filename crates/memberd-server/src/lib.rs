@@ -10,7 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
-mod passwords;
+pub mod passwords;
 pub mod state;
 pub mod workers;
 

@@ -13,6 +13,7 @@ mod contracts;
 mod error;
 mod events;
 mod idempotency;
+mod import;
 mod key_cache;
 mod members;
 mod page;

@@ -56,6 +56,48 @@ pub enum Command {
     /// Manage partner keys: the `X-App-Key` of an integration that works with every store.
     #[command(subcommand)]
     Partners(PartnersCommand),
+    /// Load members from a JSON Lines or CSV file into one environment of an app.
+    ///
+    /// Each row is a member as `POST /v1/members` takes it, checked by the same rules. Rows
+    /// that are not valid, or whose email or externalId is already taken, are reported with
+    /// their line number and skipped; the others are imported. No events are recorded and no
+    /// webhooks are sent for imported members (a bulk load must not send a welcome email to
+    /// every one of them). Exits with 0 when every row was imported, 1 otherwise.
+    #[command(after_help = IMPORT_FORMATS)]
+    Import(ImportArgs),
+}
+
+const IMPORT_FORMATS: &str = "\
+Formats:
+  jsonl  one JSON object per line: {\"email\":\"ann@example.com\",\"externalId\":\"c1\",\"customFields\":{\"plan\":\"gold\"}}
+  csv    a header row naming the columns: email, password, verified, externalId,
+         stripeCustomerId, loginRedirect, profileImage, json, permissions (comma-separated),
+         customFields.KEY and metaData.KEY; an empty cell means the field is absent.";
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The app (`app_…`) whose members these are.
+    #[arg(long)]
+    pub app: String,
+    /// The environment to load the members into.
+    #[arg(long, value_enum)]
+    pub env: EnvArg,
+    /// The file's format; by default, from its extension (.jsonl, .ndjson, .json, .csv).
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// Also write the rejected rows, as they were, to this file (for CSV, after the header),
+    /// so that they can be fixed and imported again.
+    #[arg(long, value_name = "PATH")]
+    pub rejects: Option<std::path::PathBuf>,
+    /// The file to read; `-` reads standard input (then give --format).
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,12 @@
 //! What each command does. The work itself lives in the library crates; this file opens the
 //! database, calls them, and prints for a person.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::error::ErrorKind;
+use clap::CommandFactory;
 use memberd_core::lifecycle::DunningPolicy;
 use memberd_core::ConnectionStatus;
 use memberd_core::{AppId, KeyId};
@@ -16,14 +19,17 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{
-    AppsCommand, BillingArgs, Cli, Command, FinalStatus, KeysCommand, LogFormat, PartnersCommand,
-    ServeArgs, Switch, WebhookArgs,
+    AppsCommand, BillingArgs, Cli, Command, FinalStatus, ImportArgs, KeysCommand, LogFormat,
+    PartnersCommand, ServeArgs, Switch, WebhookArgs,
 };
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a command. Most exit with success or an error; `import` exits with 1 when it rejected
+/// rows.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);
     let url = database_url(&cli.database_url);
     match cli.command {
+        Command::Import(args) => return import(&url, args).await,
         Command::Serve(args) => serve(&url, args).await,
         Command::Worker(args) => {
             let store = open(&url).await?;
@@ -66,6 +72,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+    .map(|()| ExitCode::SUCCESS)
+}
+
+async fn import(url: &str, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    // Settled before the database is opened: a usage error, as clap reports its own.
+    let format = crate::import::format_of(&args).unwrap_or_else(|message| {
+        let command = Cli::command();
+        let mut import = match command.find_subcommand("import") {
+            Some(import) => import.clone().bin_name("memberd import"),
+            None => command,
+        };
+        import.error(ErrorKind::ValueValidation, message).exit()
+    });
+    let store = open(url).await?;
+    let result = crate::import::run(&store, args, format).await;
+    store.close().await;
+    result
 }
 
 fn init_logging(format: LogFormat) {

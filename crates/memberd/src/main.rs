@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod import;
 
 use clap::Parser;
 
@@ -19,7 +20,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(commands::run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

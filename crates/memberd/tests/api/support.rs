@@ -28,6 +28,8 @@ pub struct TestApp {
     /// The sandbox key of a second app.
     pub other_app_key: String,
     pub store: Store,
+    /// The database the server runs on, for running the `memberd` binary against it.
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     cleanup: Cleanup,
@@ -61,13 +63,17 @@ fn secret_of(keys: &[ops::NewKey], env: Environment) -> String {
 impl TestApp {
     /// `None` when the backend is PostgreSQL and MEMBERD_TEST_POSTGRES_URL is unset.
     pub async fn spawn(backend: Backend, config: Config) -> Option<TestApp> {
-        let (store, cleanup) = match backend {
+        let (store, database_url, cleanup) = match backend {
             Backend::Sqlite => {
                 let dir =
                     std::env::temp_dir().join(format!("memberd-api-{}", rand::random::<u64>()));
                 std::fs::create_dir_all(&dir).unwrap();
                 let url = format!("sqlite:{}", dir.join("memberd.db").display());
-                (Store::connect(&url).await.unwrap(), Cleanup::Sqlite(dir))
+                (
+                    Store::connect(&url).await.unwrap(),
+                    url,
+                    Cleanup::Sqlite(dir),
+                )
             }
             Backend::Postgres => {
                 let Ok(url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
@@ -81,8 +87,9 @@ impl TestApp {
                     .await
                     .unwrap();
                 let (base, _) = url.rsplit_once('/').unwrap();
-                let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
-                (store, Cleanup::Postgres { admin, name })
+                let url = format!("{base}/{name}");
+                let store = Store::connect(&url).await.unwrap();
+                (store, url, Cleanup::Postgres { admin, name })
             }
         };
         store.migrate().await.unwrap();
@@ -107,6 +114,7 @@ impl TestApp {
             live_key: secret_of(&keys, Environment::Live),
             other_app_key: secret_of(&other, Environment::Sandbox),
             store,
+            database_url,
             shutdown: Some(tx),
             server: Some(server),
             cleanup,

@@ -46,6 +46,28 @@ pub struct MemberIn {
     pub test_clock_id: Option<String>,
 }
 
+impl MemberIn {
+    /// The core's draft of this member, and what the core does not take: the password in
+    /// plain text (to check, then hash) and the test clock (to look up). `memberd import`
+    /// reads its rows through this too, so that it accepts exactly what the API accepts.
+    pub fn into_draft(self) -> (NewMember, Option<String>, Option<String>) {
+        let draft = NewMember {
+            email: self.email,
+            password_hash: None,
+            verified: self.verified,
+            custom_fields: self.custom_fields,
+            meta_data: self.meta_data,
+            json: self.json,
+            login_redirect: self.login_redirect,
+            profile_image: self.profile_image,
+            stripe_customer_id: self.stripe_customer_id,
+            external_id: self.external_id,
+            permissions: self.permissions,
+        };
+        (draft, self.password, self.test_clock_id)
+    }
+}
+
 /// `customFields` and `metaData` are shallow-merged (a key set to `null` is removed); `json`
 /// is replaced; `null` clears the other optional fields.
 #[derive(Deserialize, ToSchema, Default)]
@@ -169,20 +191,8 @@ pub async fn create(
     auth: Authed,
     ValidJson(input, _): ValidJson<MemberIn>,
 ) -> ApiResult<(StatusCode, Json<MemberOut>)> {
-    let draft = NewMember {
-        email: input.email,
-        password_hash: None,
-        verified: input.verified,
-        custom_fields: input.custom_fields,
-        meta_data: input.meta_data,
-        json: input.json,
-        login_redirect: input.login_redirect,
-        profile_image: input.profile_image,
-        stripe_customer_id: input.stripe_customer_id,
-        external_id: input.external_id,
-        permissions: input.permissions,
-    };
-    let clock = match input.test_clock_id.as_deref() {
+    let (draft, password, test_clock_id) = input.into_draft();
+    let clock = match test_clock_id.as_deref() {
         None => None,
         Some(raw) => Some(
             super::test_clocks::find_clock(&state, &auth.scope, raw)
@@ -206,7 +216,7 @@ pub async fn create(
     // Everything cheap is validated before the deliberately slow password hash.
     let (mut member, event) = Member::create(draft, now)?;
     member.test_clock_id = clock.map(|c| c.id);
-    member.password_hash = hash_if_given(input.password).await?;
+    member.password_hash = hash_if_given(password).await?;
     state
         .store()
         .insert_member(&auth.scope, &member, &event)

@@ -1,0 +1,338 @@
+//! `memberd import` as an operator runs it, against the database of a running server: what it
+//! loads reads back through the API like members created there, and every bad row is named by
+//! its line and left out whole.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::cli::memberd;
+use crate::support::TestApp;
+
+crate::both_backends!(
+    jsonl_rows_read_back_through_the_api,
+    csv_rows_read_back_through_the_api,
+    bad_jsonl_rows_are_named_by_line_and_the_good_ones_land,
+    bad_csv_rows_are_named_by_their_physical_line,
+    an_unknown_app_or_column_writes_nothing,
+    standard_input_needs_a_format,
+);
+
+struct Imported {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// A scratch folder for one test's files.
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("memberd-import-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn first_app_id(app: &TestApp) -> String {
+    let apps = app.store.list_apps().await.unwrap();
+    apps.iter()
+        .find(|a| a.name == "First")
+        .expect("the test app")
+        .id
+        .to_string()
+}
+
+/// Runs `memberd import --app APP --env sandbox ARGS…` on the app's database, feeding
+/// `stdin` to it.
+async fn import(app: &TestApp, args: &[&str], stdin: &[u8]) -> Imported {
+    let app_id = first_app_id(app).await;
+    let mut command = memberd();
+    command
+        .args(["import", "--app", &app_id, "--env", "sandbox"])
+        .args(args)
+        .args(["--database-url", &app.database_url]);
+    run(command, stdin.to_vec()).await
+}
+
+async fn run(mut command: std::process::Command, stdin: Vec<u8>) -> Imported {
+    let output: Output = tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .env_remove("MEMBERD_LOG")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("memberd starts");
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(&stdin).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    Imported {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn write(dir: &std::path::Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+async fn all_members(app: &TestApp) -> Value {
+    let (_, page) = app.get("/v1/members?limit=100").await;
+    page
+}
+
+async fn jsonl_rows_read_back_through_the_api(app: Arc<TestApp>) {
+    let events_before = app.event_count().await;
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "members.jsonl",
+        concat!(
+            r#"{"email":"Ann@Example.com","externalId":"c1","verified":true,"customFields":{"plan":"gold"},"metaData":{"tier":"1"},"json":{"a":[1,2]},"loginRedirect":"/welcome","profileImage":"https://img.example/a.png","stripeCustomerId":"cus_1","permissions":["view:posts"],"password":"correct horse"}"#,
+            "\n",
+            r#"{"email":"bob@example.com"}"#,
+            "\r\n\n",
+            r#"{"email":"cy@example.com","customFields":{"n":3}}"#,
+        ),
+    );
+    let out = import(&app, &[&file], b"").await;
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("Imported 3 members") && out.stdout.contains("0 rows rejected"),
+        "{}",
+        out.stdout
+    );
+
+    let page = all_members(&app).await;
+    assert_eq!(page["totalCount"], 3, "{page}");
+    let emails: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["ann@example.com", "bob@example.com", "cy@example.com"]
+    );
+    let (status, ann) = app.get("/v1/members/ann@example.com").await;
+    assert_eq!(status, 200, "{ann}");
+    assert!(ann["id"].as_str().unwrap().starts_with("mem_"));
+    assert_eq!(ann["externalId"], "c1");
+    assert_eq!(ann["verified"], true);
+    assert_eq!(ann["customFields"], json!({"plan": "gold"}));
+    assert_eq!(ann["metaData"], json!({"tier": "1"}));
+    assert_eq!(ann["json"], json!({"a": [1, 2]}));
+    assert_eq!(ann["loginRedirect"], "/welcome");
+    assert_eq!(ann["profileImage"], "https://img.example/a.png");
+    assert_eq!(ann["stripeCustomerId"], "cus_1");
+    assert_eq!(ann["permissions"], json!(["view:posts"]));
+    assert!(ann.get("password").is_none() && ann.get("passwordHash").is_none());
+    assert_eq!(ann["createdAt"], ann["updatedAt"]);
+    let (_, bob) = app.get("/v1/members/bob@example.com").await;
+    assert_eq!(bob["verified"], false);
+    assert_eq!(bob["customFields"], json!({}));
+
+    let since = ann["createdAt"].as_str().unwrap();
+    let (_, recent) = app.get(&format!("/v1/members?updatedSince={since}")).await;
+    assert_eq!(recent["totalCount"], 3, "{recent}");
+    assert_eq!(
+        app.event_count().await,
+        events_before,
+        "an import records no member.created events"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn csv_rows_read_back_through_the_api(app: Arc<TestApp>) {
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "members.csv",
+        "email,externalId,verified,customFields.plan,metaData.tier,permissions,loginRedirect\n\
+         ann@example.com,c1,true,gold,1,\"view:posts, edit:posts\",/welcome\n\
+         bob@example.com,,false,,,,\n",
+    );
+    let out = import(&app, &[&file], b"").await;
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let page = all_members(&app).await;
+    assert_eq!(page["totalCount"], 2, "{page}");
+    let ann = &page["data"][0];
+    assert_eq!(ann["email"], "ann@example.com");
+    assert_eq!(ann["externalId"], "c1");
+    assert_eq!(ann["verified"], true);
+    assert_eq!(ann["customFields"], json!({"plan": "gold"}));
+    assert_eq!(ann["metaData"], json!({"tier": "1"}));
+    assert_eq!(ann["permissions"], json!(["view:posts", "edit:posts"]));
+    assert_eq!(ann["loginRedirect"], "/welcome");
+    let bob = &page["data"][1];
+    assert_eq!(bob["email"], "bob@example.com");
+    assert_eq!(bob["externalId"], Value::Null, "an empty cell is absent");
+    assert_eq!(bob["customFields"], json!({}));
+    assert_eq!(bob["metaData"], json!({}));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn bad_jsonl_rows_are_named_by_line_and_the_good_ones_land(app: Arc<TestApp>) {
+    app.create_member("taken@example.com").await;
+    let dir = scratch();
+    let long_key = "k".repeat(51);
+    let lines = [
+        r#"{"email":"one@example.com","externalId":"x1"}"#.to_owned(),
+        r#"{"email":"not an address"}"#.to_owned(),
+        format!(r#"{{"email":"meta@example.com","metaData":{{"{long_key}":"v"}}}}"#),
+        String::new(),
+        r#"{"email": "broken@example.com""#.to_owned(),
+        r#"{"email":"ONE@example.com"}"#.to_owned(),
+        r#"{"email":"taken@example.com"}"#.to_owned(),
+        r#"{"email":"two@example.com","verified":true}"#.to_owned(),
+        r#"{"email":"three@example.com","externalId":"x1"}"#.to_owned(),
+        r#"{"email":"short@example.com","password":"short"}"#.to_owned(),
+        r#"{"email":"odd@example.com","colour":"blue"}"#.to_owned(),
+    ];
+    let file = write(&dir, "members.jsonl", &(lines.join("\n") + "\n"));
+    let rejects = dir.join("rejects.jsonl").display().to_string();
+    let out = import(&app, &["--rejects", &rejects, &file], b"").await;
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("Imported 2 members") && out.stdout.contains("8 rows rejected"),
+        "{}",
+        out.stdout
+    );
+    let report: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("line "))
+        .collect();
+    let want = [
+        "line 2: email: ",
+        &format!("line 3: metaData.{long_key}: "),
+        "line 5: the line is not valid JSON",
+        "line 6: email: already taken in this environment",
+        "line 7: email: already taken in this environment",
+        "line 9: externalId: already taken in this environment",
+        "line 10: password: ",
+        "line 11: colour: unknown field",
+    ];
+    assert_eq!(report.len(), want.len(), "{}", out.stderr);
+    for (got, want) in report.iter().zip(want) {
+        assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+    }
+
+    let page = all_members(&app).await;
+    assert_eq!(page["totalCount"], 3, "{page}");
+    let emails: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["taken@example.com", "one@example.com", "two@example.com"]
+    );
+    for absent in ["three@example.com", "short@example.com", "meta@example.com"] {
+        let (status, _) = app.get(&format!("/v1/members/{absent}")).await;
+        assert_eq!(status, 404, "a rejected row leaves no trace: {absent}");
+    }
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    let rejected: Vec<&str> = [1, 2, 4, 5, 6, 8, 9, 10]
+        .iter()
+        .map(|&i| lines[i].as_str())
+        .collect();
+    assert_eq!(written, rejected.join("\n") + "\n");
+
+    // The fixed rows import on a second run; the rows already in are refused, not doubled.
+    let again = import(&app, &[&file], b"").await;
+    assert_eq!(again.code, Some(1));
+    assert!(
+        again.stdout.contains("Imported 0 members"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(app.member_count().await, 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn bad_csv_rows_are_named_by_their_physical_line(app: Arc<TestApp>) {
+    let dir = scratch();
+    let file = write(
+        &dir,
+        "members.csv",
+        "email,verified,customFields.bio\n\
+         ann@example.com,true,\"two\nlines\"\n\
+         bob@example.com,maybe,\n\
+         cy@example.com,true\n\
+         not-an-email,,\n\
+         dee@example.com,,\n",
+    );
+    let rejects = dir.join("rejects.csv").display().to_string();
+    let out = import(&app, &["--rejects", &rejects, &file], b"").await;
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    let report: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("line "))
+        .collect();
+    assert_eq!(report.len(), 3, "{}", out.stderr);
+    assert_eq!(report[0], "line 4: verified: must be true or false");
+    assert_eq!(report[1], "line 5: has 2 columns where the header has 3");
+    assert!(report[2].starts_with("line 6: email: "), "{}", report[2]);
+    let page = all_members(&app).await;
+    assert_eq!(page["totalCount"], 2, "{page}");
+    assert_eq!(
+        page["data"][0]["customFields"],
+        json!({"bio": "two\nlines"})
+    );
+    assert_eq!(page["data"][1]["email"], "dee@example.com");
+    assert_eq!(
+        std::fs::read_to_string(&rejects).unwrap(),
+        "email,verified,customFields.bio\nbob@example.com,maybe,\ncy@example.com,true\nnot-an-email,,\n"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn an_unknown_app_or_column_writes_nothing(app: Arc<TestApp>) {
+    let dir = scratch();
+    let file = write(&dir, "members.jsonl", "{\"email\":\"ann@example.com\"}\n");
+    let mut command = memberd();
+    command
+        .args(["import", "--app", "app_nothere", "--env", "live", &file])
+        .args(["--database-url", &app.database_url]);
+    let out = run(command, Vec::new()).await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("no such app"), "{}", out.stderr);
+
+    let csv = write(&dir, "members.csv", "email,shoeSize\nann@example.com,9\n");
+    let out = import(&app, &[&csv], b"").await;
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("unknown column \"shoeSize\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(app.member_count().await, 0);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn standard_input_needs_a_format(app: Arc<TestApp>) {
+    let rows = b"{\"email\":\"ann@example.com\"}\n{\"email\":\"bob@example.com\"}";
+    let out = import(&app, &["-"], rows).await;
+    assert_eq!(out.code, Some(2), "a usage error: {}", out.stderr);
+    assert!(out.stderr.contains("--format"), "{}", out.stderr);
+    let out = import(&app, &["--format", "jsonl", "-"], rows).await;
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert_eq!(app.member_count().await, 2);
+    let out = import(&app, &["--format", "csv", "-"], b"email\ncy@example.com\n").await;
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert_eq!(app.member_count().await, 3);
+}
