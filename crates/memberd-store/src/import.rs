@@ -8,6 +8,7 @@ use std::fmt::Write;
 use memberd_core::{Member, Scope};
 use sqlx::Row;
 
+use crate::members::count_members;
 use crate::rows::to_json;
 use crate::sql::Sql;
 use crate::{Backend, Result, Store};
@@ -125,6 +126,10 @@ impl Store {
                 };
                 skipped.push((index, field));
             }
+        }
+        let inserted = members.len() - skipped.len();
+        if inserted > 0 {
+            count_members(&mut tx, scope, inserted as i64).await?;
         }
         tx.commit().await?;
         Ok(skipped)

@@ -89,15 +89,20 @@ async fn members_are_created_read_updated_and_deleted(app: Arc<TestApp>) {
         .await;
     assert_error(&short, StatusCode::BAD_REQUEST, Some("password"));
 
+    // totalCount is a kept count: it follows creates and deletes.
+    let total = |page: Value| page["totalCount"].as_i64().unwrap();
+    let before = total(app.get("/v1/members").await.1);
     let (status, deleted) = app.delete(&format!("/v1/members/{}", id(&ann))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(deleted, json!({"id": id(&ann), "deleted": true}));
+    assert_eq!(total(app.get("/v1/members").await.1), before - 1);
     let (status, _) = app.get(&format!("/v1/members/{}", id(&ann))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.delete(&format!("/v1/members/{}", id(&ann))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The email is free again.
     app.create_member("ann@example.com").await;
+    assert_eq!(total(app.get("/v1/members").await.1), before);
 }
 
 fn many(n: usize, len: usize) -> Map<String, Value> {

@@ -1,0 +1,162 @@
+//! Drives `wrk` (a load generator in its own process) with a Lua script per scenario and
+//! reads back its figures from one line the script prints when done.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// One HTTP request shape to replay.
+pub struct Target {
+    pub method: &'static str,
+    /// Path and query, such as `/v1/members?limit=50`.
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    /// For POSTs that create members: each request gets a fresh email under this prefix.
+    pub unique_email_body: Option<String>,
+}
+
+impl Target {
+    pub fn get(path: impl Into<String>, key: &str) -> Target {
+        Target {
+            method: "GET",
+            path: path.into(),
+            headers: vec![("Authorization", format!("Bearer {key}"))],
+            unique_email_body: None,
+        }
+    }
+
+    pub fn create_member(key: &str, email_prefix: &str) -> Target {
+        Target {
+            method: "POST",
+            path: "/v1/members".into(),
+            headers: vec![
+                ("Authorization", format!("Bearer {key}")),
+                ("Content-Type", "application/json".into()),
+            ],
+            unique_email_body: Some(email_prefix.to_owned()),
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Figures {
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+pub struct Load {
+    pub seconds: u32,
+    pub connections: u32,
+    pub threads: u32,
+    /// Milliseconds each connection waits after a response before its next request: a way to
+    /// hold the rate below the peak, for latency at a given load.
+    pub think_ms: Option<u32>,
+}
+
+pub fn check_installed() -> Result<String, String> {
+    let out = Command::new("wrk").arg("--version").output().map_err(|_| {
+        "wrk is not installed: the benchmark drives memberd with it (Debian: apt-get install wrk)"
+            .to_string()
+    })?;
+    // wrk prints its version and usage, and exits non-zero, for --version.
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    Ok(text.lines().next().unwrap_or("wrk").trim().to_owned())
+}
+
+fn lua_string(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn script(target: &Target, think_ms: Option<u32>) -> String {
+    let mut lua = String::new();
+    lua.push_str(&format!("wrk.method = {}\n", lua_string(target.method)));
+    lua.push_str(&format!("wrk.path = {}\n", lua_string(&target.path)));
+    for (name, value) in &target.headers {
+        lua.push_str(&format!(
+            "wrk.headers[{}] = {}\n",
+            lua_string(name),
+            lua_string(value)
+        ));
+    }
+    if let Some(prefix) = &target.unique_email_body {
+        // Each wrk thread numbers its own requests; the thread's id keeps emails apart.
+        lua.push_str(&format!(
+            r#"
+local next_thread = 0
+function setup(thread)
+  next_thread = next_thread + 1
+  thread:set("thread_id", next_thread)
+end
+local counter = 0
+function request()
+  counter = counter + 1
+  local body = '{{"email":"' .. {prefix} .. thread_id .. '-' .. counter .. '@bench.example"}}'
+  return wrk.format(nil, nil, nil, body)
+end
+"#,
+            prefix = lua_string(prefix)
+        ));
+    }
+    if let Some(ms) = think_ms {
+        lua.push_str(&format!("function delay() return {ms} end\n"));
+    }
+    lua.push_str(
+        r#"
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK-FIGURES %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"#,
+    );
+    lua
+}
+
+/// Runs wrk against `base` (`http://127.0.0.1:PORT`). Fails when any response was not a 2xx
+/// or a socket error occurred: a benchmark of error pages would mean nothing.
+pub fn run(base: &str, target: &Target, load: &Load, dir: &Path) -> Result<Figures, String> {
+    let script_path: PathBuf = dir.join("scenario.lua");
+    std::fs::write(&script_path, script(target, load.think_ms)).map_err(|e| e.to_string())?;
+    let out = Command::new("wrk")
+        .arg(format!("-t{}", load.threads))
+        .arg(format!("-c{}", load.connections))
+        .arg(format!("-d{}s", load.seconds))
+        .arg("--timeout")
+        .arg("10s")
+        .arg("-s")
+        .arg(&script_path)
+        .arg(format!("{base}{}", target.path))
+        .output()
+        .map_err(|e| format!("could not run wrk: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("WRK-FIGURES "))
+        .ok_or_else(|| {
+            format!(
+                "wrk printed no figures:\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let [requests, duration_us, p50, p99, status_errors, socket_errors] = n[..] else {
+        return Err(format!("unexpected wrk figures: {line}"));
+    };
+    if status_errors > 0 || socket_errors > 0 {
+        return Err(format!(
+            "{} {}: {status_errors} non-2xx responses and {socket_errors} socket errors in {requests} requests",
+            target.method, target.path
+        ));
+    }
+    Ok(Figures {
+        per_second: requests as f64 / (duration_us as f64 / 1e6),
+        p50: Duration::from_micros(p50),
+        p99: Duration::from_micros(p99),
+    })
+}
