@@ -156,7 +156,7 @@ impl From<StoreError> for ApiError {
             .with_param(field),
             StoreError::Domain(e) => e.into(),
             other => {
-                tracing::error!(error = %other, "store failure");
+                tracing::error!(error = %other, request_id = %crate::current_request_id(), "store failure");
                 ApiError::internal()
             }
         }

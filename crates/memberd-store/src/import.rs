@@ -59,6 +59,11 @@ impl Store {
         scope: &Scope,
         members: &[Member],
     ) -> Result<Vec<(usize, &'static str)>> {
+        // On a SQLite file, straight through rusqlite (see `import_sqlite`). It blocks this
+        // thread for the batch: fine for the command it serves, which waits for it anyway.
+        if let Some(direct) = &self.fast {
+            return crate::import_sqlite::import(direct, scope, members);
+        }
         let mut tx = self.write.begin().await?;
         if self.backend == Backend::Sqlite {
             // The indexes of a large table fit in 256 MiB of cache instead of 2: a bulk load

@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod idempotency;
 mod import;
+mod import_sqlite;
 mod key_cache;
 mod members;
 mod page;

@@ -7,7 +7,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
 
 use crate::key_cache::KeyCache;
-use crate::reads::{Reader, SqliteReads};
+use crate::reads::{DirectSqlite, Reader};
 use crate::rows::Columns;
 use crate::sql::Sql;
 use crate::{Result, StoreError};
@@ -49,7 +49,7 @@ pub struct Store {
     pub(crate) write: AnyPool,
     pub(crate) backend: Backend,
     /// On SQLite, the hot reads on the caller's thread (see `reads`).
-    pub(crate) fast: Option<Arc<SqliteReads>>,
+    pub(crate) fast: Option<Arc<DirectSqlite>>,
     /// Keys recently looked up (see `key_cache`).
     pub(crate) keys: Arc<KeyCache>,
 }
@@ -99,7 +99,7 @@ impl Store {
                     read,
                     write,
                     backend,
-                    fast: SqliteReads::for_url(&url).map(Arc::new),
+                    fast: DirectSqlite::for_url(&url).map(Arc::new),
                     keys: Arc::default(),
                 })
             }

@@ -44,24 +44,28 @@ impl Columns for NamedRow<'_> {
     }
 }
 
-pub(crate) struct SqliteReads {
+/// Connections of this process's own to the SQLite file: read-only ones for the hot reads,
+/// and a writer for bulk loads (`import_sqlite`).
+pub(crate) struct DirectSqlite {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    writer: Mutex<Option<rusqlite::Connection>>,
 }
 
-impl SqliteReads {
+impl DirectSqlite {
     /// For the file a `sqlite:` URL names; `None` for an in-memory database, which other
     /// connections cannot see.
-    pub(crate) fn for_url(url: &str) -> Option<SqliteReads> {
+    pub(crate) fn for_url(url: &str) -> Option<DirectSqlite> {
         let rest = url.strip_prefix("sqlite:")?;
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
         if path.is_empty() || path == ":memory:" || options.contains("mode=memory") {
             return None;
         }
-        Some(SqliteReads {
+        Some(DirectSqlite {
             path: PathBuf::from(path),
             idle: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
         })
     }
 
@@ -74,6 +78,32 @@ impl SqliteReads {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
+    }
+
+    /// Runs `write` on this process's writer connection, opened on first use. It waits for
+    /// other writers (the server's, another command's) through SQLite's busy timeout. A large
+    /// cache keeps a big table's index pages in memory across the batches of a bulk load.
+    pub(crate) fn with_writer<T>(
+        &self,
+        write: impl FnOnce(&mut rusqlite::Connection) -> Result<T>,
+    ) -> Result<T> {
+        let mut slot = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Sqlite("the writer connection was poisoned".into()))?;
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            None => {
+                let conn = rusqlite::Connection::open(&self.path)?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))?;
+                conn.execute_batch(
+                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -262144; PRAGMA wal_autocheckpoint = 16384;",
+                )?;
+                slot.insert(conn)
+            }
+        };
+        write(conn)
     }
 
     /// Runs `sql` and turns each row into a `T`.
@@ -127,7 +157,7 @@ fn run<T>(
 /// direct SQLite reads.
 pub(crate) enum Reader<'a> {
     Any(&'a mut AnyConnection),
-    Sqlite(&'a SqliteReads),
+    Sqlite(&'a DirectSqlite),
 }
 
 impl Reader<'_> {

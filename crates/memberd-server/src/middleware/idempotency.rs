@@ -118,7 +118,7 @@ async fn replay(state: AppState, request: Request, next: Next) -> Result<Respons
     let bytes = match to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
         Err(err) => {
-            tracing::error!(error = %err, "could not buffer a response to keep for its idempotency key");
+            tracing::error!(error = %err, request_id = %crate::current_request_id(), "could not buffer a response to keep for its idempotency key");
             store.idempotency_release(&scope, &key).await?;
             return Err(ApiError::internal());
         }

@@ -78,7 +78,6 @@ pub fn start_memberd(database_url: &str) -> Server {
         .args(["--rate-limit-per-second", "0"])
         .arg("--allow-private-webhook-targets")
         .env("MEMBERD_DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -247,10 +247,10 @@ async fn run_backend(
         ),
     ] {
         progress(backend, &format!("{name} at half of its peak"));
-        // Each connection waits THINK ms between requests, so the rate is about
-        // connections × 1000 / THINK: pick the connections for half of the peak.
-        let think_ms = 10;
-        let connections = ((peak / 2.0) * f64::from(think_ms) / 1000.0)
+        // Each connection pauses THINK ms on average between requests, so the rate is about
+        // connections × 1000 / (THINK + latency): pick the connections for half of the peak.
+        let think_ms = 4;
+        let connections = ((peak / 2.0) * (f64::from(think_ms) + 0.3) / 1000.0)
             .round()
             .max(1.0) as u32;
         let paced = Load {

@@ -50,8 +50,8 @@ pub struct Load {
     pub seconds: u32,
     pub connections: u32,
     pub threads: u32,
-    /// Milliseconds each connection waits after a response before its next request: a way to
-    /// hold the rate below the peak, for latency at a given load.
+    /// Milliseconds each connection waits, on average, after a response before its next
+    /// request: a way to hold the rate below the peak, for latency at a given load.
     pub think_ms: Option<u32>,
 }
 
@@ -101,7 +101,11 @@ end
         ));
     }
     if let Some(ms) = think_ms {
-        lua.push_str(&format!("function delay() return {ms} end\n"));
+        // Random pauses (mean `ms`), so that connections do not fire together on the same tick.
+        lua.push_str(&format!(
+            "function delay() return math.random(0, {}) end\n",
+            2 * ms
+        ));
     }
     lua.push_str(
         r#"

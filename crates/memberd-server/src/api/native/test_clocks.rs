@@ -116,7 +116,7 @@ pub async fn advance(
         .advance_test_clock(&auth.scope, &moved)
         .await?;
     state.scheduler().advance(&clock).await.map_err(|err| {
-        tracing::error!(error = %err, clock = %clock.id, "advancing a test clock failed");
+        tracing::error!(error = %err, clock = %clock.id, request_id = %crate::current_request_id(), "advancing a test clock failed");
         ApiError::internal()
     })?;
     state.wake_workers();
