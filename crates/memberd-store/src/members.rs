@@ -249,13 +249,8 @@ impl Store {
 
     pub async fn get_member(&self, scope: &Scope, id: &MemberId) -> Result<Option<MemberView>> {
         let mut pooled = None;
-        find_one(
-            &mut self.reader(&mut pooled).await?,
-            scope,
-            "id",
-            id.as_str(),
-        )
-        .await
+        let mut reader = self.reader(&mut pooled).await?;
+        find_one(&mut reader, scope, "id", id.as_str()).await
     }
 
     pub async fn get_member_by_email(
@@ -264,13 +259,8 @@ impl Store {
         email: &Email,
     ) -> Result<Option<MemberView>> {
         let mut pooled = None;
-        find_one(
-            &mut self.reader(&mut pooled).await?,
-            scope,
-            "email",
-            email.as_str(),
-        )
-        .await
+        let mut reader = self.reader(&mut pooled).await?;
+        find_one(&mut reader, scope, "email", email.as_str()).await
     }
 
     pub async fn get_member_by_external_id(
@@ -279,13 +269,8 @@ impl Store {
         external_id: &str,
     ) -> Result<Option<MemberView>> {
         let mut pooled = None;
-        find_one(
-            &mut self.reader(&mut pooled).await?,
-            scope,
-            "external_id",
-            external_id,
-        )
-        .await
+        let mut reader = self.reader(&mut pooled).await?;
+        find_one(&mut reader, scope, "external_id", external_id).await
     }
 
     pub async fn list_members(
@@ -373,7 +358,8 @@ impl Store {
             .iter()
             .map(member_from_row)
             .collect::<Result<Vec<_>>>()?;
-        with_connections(&mut Reader::Any(&mut conn), scope, members).await
+        let views = with_connections(&mut Reader::Any(&mut conn), scope, members).await;
+        views
     }
 
     /// Loads a member, lets `change` decide the next state and its events (`None`: unchanged),

@@ -7,7 +7,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
 
 use crate::key_cache::KeyCache;
-use crate::reads::{DirectSqlite, Reader};
+use crate::reads::{DirectSqlite, Reader, Session};
 use crate::rows::Columns;
 use crate::sql::Sql;
 use crate::{Result, StoreError};
@@ -128,8 +128,13 @@ impl Store {
         sql: &Sql,
         map: impl Fn(&dyn Columns) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let mut pooled = None;
-        self.reader(&mut pooled).await?.rows(sql, map).await
+        if let Some(fast) = &self.fast {
+            // One statement is its own read transaction.
+            return fast.rows(sql, map);
+        }
+        let mut conn = self.read.acquire().await?;
+        let rows = Reader::Any(&mut conn).rows(sql, map).await;
+        rows
     }
 
     /// Where a hot read of several queries goes; `slot` holds the pooled connection, if one
@@ -139,7 +144,7 @@ impl Store {
         slot: &'a mut Option<PoolConnection<Any>>,
     ) -> Result<Reader<'a>> {
         Ok(match &self.fast {
-            Some(fast) => Reader::Sqlite(fast),
+            Some(fast) => Reader::Sqlite(Session::new(fast)),
             None => Reader::Any(slot.insert(self.read.acquire().await?)),
         })
     }
