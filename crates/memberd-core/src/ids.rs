@@ -8,9 +8,10 @@ use rand::Rng;
 const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 const RANDOM_LEN: usize = 24;
 
-fn random_suffix() -> String {
+/// `len` random characters of `ALPHABET`.
+fn random_suffix(len: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..RANDOM_LEN)
+    (0..len)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
 }
@@ -26,7 +27,7 @@ macro_rules! typed_id {
 
             /// A new random identifier.
             pub fn generate() -> Self {
-                $name(format!("{}{}", Self::PREFIX, random_suffix()))
+                $name(format!("{}{}", Self::PREFIX, random_suffix(RANDOM_LEN)))
             }
 
             /// Accepts `prefix_` followed by 1 to 64 ASCII letters, digits or `_`.
@@ -109,8 +110,7 @@ impl MemberId {
         s.push_str(Self::PREFIX);
         base36(u64::try_from(start_micros).unwrap_or(0), 10, &mut s);
         base36(seq, 6, &mut s);
-        let mut rng = rand::thread_rng();
-        s.extend((0..RANDOM_LEN - 16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char));
+        s.push_str(&random_suffix(RANDOM_LEN - 16));
         MemberId(s)
     }
 }

@@ -114,16 +114,21 @@ fn json_document(value: Option<Value>) -> Result<Option<Value>, DomainError> {
 impl Member {
     /// Creates a member and the `member.created` event that announces them.
     pub fn create(draft: NewMember, now: Timestamp) -> Result<(Member, NewEvent), DomainError> {
-        let member = Member::from_draft(draft, now)?;
+        let member = Member::from_draft(MemberId::generate(), draft, now)?;
         let event = NewEvent::member_created(&member);
         Ok((member, event))
     }
 
     /// Validates a draft into a new member, without announcing them: the one set of rules
     /// for members created through the API and for bulk imports (which record no events).
-    pub fn from_draft(draft: NewMember, now: Timestamp) -> Result<Member, DomainError> {
+    /// The id is the caller's: a random one for the API, one in load order for an import.
+    pub fn from_draft(
+        id: MemberId,
+        draft: NewMember,
+        now: Timestamp,
+    ) -> Result<Member, DomainError> {
         Ok(Member {
-            id: MemberId::generate(),
+            id,
             email: Email::parse(&draft.email)?,
             password_hash: draft.password_hash,
             verified: draft.verified.unwrap_or(false),

@@ -61,22 +61,11 @@ impl Store {
     ) -> Result<Vec<(usize, &'static str)>> {
         // On a SQLite file, straight through rusqlite (see `import_sqlite`). It blocks this
         // thread for the batch: fine for the command it serves, which waits for it anyway.
+        // What follows serves PostgreSQL (and an in-memory SQLite database).
         if let Some(direct) = &self.fast {
             return crate::import_sqlite::import(direct, scope, members);
         }
         let mut tx = self.write.begin().await?;
-        if self.backend == Backend::Sqlite {
-            // The indexes of a large table fit in 256 MiB of cache instead of 2: a bulk load
-            // then reads each page once, not once per batch that touches it. And the WAL is
-            // copied back into the database every 64 MiB rather than every 4, each copy being
-            // an fsync.
-            for pragma in [
-                "PRAGMA cache_size = -262144",
-                "PRAGMA wal_autocheckpoint = 16384",
-            ] {
-                sqlx::query(pragma).execute(&mut *tx).await?;
-            }
-        }
         let mut skipped = Vec::new();
         let mut full_sql: Option<String> = None;
         for (chunk_no, chunk) in members.chunks(ROWS_PER_STATEMENT).enumerate() {

@@ -358,6 +358,7 @@ impl Store {
             .iter()
             .map(member_from_row)
             .collect::<Result<Vec<_>>>()?;
+        // Bound before returning: the reader borrows `conn` and must be dropped first.
         let views = with_connections(&mut Reader::Any(&mut conn), scope, members).await;
         views
     }

@@ -133,6 +133,7 @@ impl Store {
             return fast.rows(sql, map);
         }
         let mut conn = self.read.acquire().await?;
+        // Bound before returning: the reader borrows `conn` and must be dropped first.
         let rows = Reader::Any(&mut conn).rows(sql, map).await;
         rows
     }

@@ -79,15 +79,14 @@ impl Batch {
     /// and keeps either the member or the reason it was refused.
     fn push(&mut self, line: u64, raw: Raw, draft: Result<Draft, Reject>, now: Timestamp) {
         let checked = draft.and_then(|(draft, password)| {
-            let member = Member::from_draft(draft, now)?;
+            let member = Member::from_draft(MemberId::ordered(now.as_micros(), line), draft, now)?;
             if let Some(password) = &password {
                 check_password(password)?;
             }
             Ok((member, password))
         });
         let reject = match checked {
-            Ok((mut member, password)) => {
-                member.id = MemberId::ordered(now.as_micros(), line);
+            Ok((member, password)) => {
                 if let Some(password) = password {
                     self.passwords.push((self.members.len(), password));
                 }

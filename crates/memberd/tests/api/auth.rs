@@ -52,6 +52,39 @@ async fn keys_are_checked_in_every_accepted_header(app: Arc<TestApp>) {
     );
 }
 
+/// A key revoked elsewhere (the CLI, another node) reaches a running server through the
+/// database: the server keeps a key it has seen for a second, then looks it up again.
+async fn a_key_revoked_by_another_process_is_refused_within_a_second(app: Arc<TestApp>) {
+    let url = app.url("/v1/members");
+    let client = &app.client;
+    let app_id = app.store.list_apps().await.unwrap()[0].id.clone();
+    let key = ops::create_key(&app.store, &app_id, Environment::Sandbox, "elsewhere")
+        .await
+        .unwrap();
+    let (status, _) = send(client.get(&url).bearer_auth(&key.secret)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Another store over the same database, with a key cache of its own.
+    let elsewhere = memberd_store::Store::connect(&app.database_url)
+        .await
+        .unwrap();
+    assert!(elsewhere.revoke_key(&key.key.id, ops::now()).await.unwrap());
+    elsewhere.close().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = send(client.get(&url).bearer_auth(&key.secret)).await;
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(body["error"]["code"], "invalid_api_key");
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key still works after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn every_response_carries_a_request_id(app: Arc<TestApp>) {
     let response = app
         .request(Method::GET, "/v1/members")
@@ -83,6 +116,7 @@ async fn every_response_carries_a_request_id(app: Arc<TestApp>) {
 
 crate::both_backends!(
     keys_are_checked_in_every_accepted_header,
+    a_key_revoked_by_another_process_is_refused_within_a_second,
     every_response_carries_a_request_id,
 );
 
