@@ -7,6 +7,13 @@ mod import;
 
 use clap::Parser;
 
+/// A request is served by whichever tokio worker picks it up, so memory allocated on one
+/// thread is often freed on the other; glibc's malloc then contends on its arena locks
+/// (~7 % of an access check in a profile). mimalloc frees to the owning thread without a lock:
+/// +10 % access checks, +20 % retrieves, +35 % membership-status on the benchmark.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
