@@ -22,7 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
+use axum::http::{HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use memberd_store::Store;
@@ -30,7 +30,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -40,15 +39,14 @@ use crate::workers::scheduler::Scheduler;
 use crate::workers::webhooks::Dispatcher;
 
 /// The router with every layer a request passes through: a request id (kept when the client
-/// sends one), a tracing span, panic recovery, a timeout and the body limit.
+/// sends one, and echoed in the response), a tracing span, panic recovery, a timeout and the
+/// body limit.
 pub fn app(config: Config, store: Store, wake_workers: Option<Arc<Notify>>) -> Router {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit_bytes;
     let state = AppState::new(config, store, wake_workers);
     api::router(state).layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::x_request_id())
             .layer(axum::middleware::from_fn(with_request_id))
             .layer(TraceLayer::new_for_http().make_span_with(request_span))
             .layer(CatchPanicLayer::custom(panic_response))
@@ -70,17 +68,43 @@ pub(crate) fn current_request_id() -> String {
     REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_default()
 }
 
+const X_REQUEST_ID: &str = "x-request-id";
+
+/// Gives the request an id unless the client sent one, serves it with the id in the
+/// task-local, and echoes the id on the response. One layer for what tower-http's set and
+/// propagate layers do, and a random UUID drawn from the thread's generator instead of a
+/// getrandom call per request.
 async fn with_request_id(
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let id: Box<str> = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .into();
-    REQUEST_ID.scope(id, next.run(request)).await
+    let id = match request.headers().get(X_REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = HeaderValue::from_str(&random_uuid()).expect("hex digits and dashes");
+            request.headers_mut().insert(X_REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let text: Box<str> = id.to_str().unwrap_or("").into();
+    let mut response = REQUEST_ID.scope(text, next.run(request)).await;
+    response.headers_mut().entry(X_REQUEST_ID).or_insert(id);
+    response
+}
+
+/// A version 4 UUID, hyphenated.
+fn random_uuid() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits = rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62) | (0x4 << 76) | (0x2 << 62);
+    let mut out = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push('-');
+        }
+        let nibble = (bits >> (124 - 4 * i)) & 0xf;
+        out.push(HEX[nibble as usize] as char);
+    }
+    out
 }
 
 /// The span of a request: method, path and request id. Headers, and so keys, stay out of it.
@@ -90,7 +114,7 @@ async fn with_request_id(
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
     let request_id = request
         .headers()
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     tracing::debug_span!(
@@ -177,4 +201,25 @@ pub async fn run_workers(
 /// Resolves once the flag turns true.
 async fn until(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_version_4_uuids() {
+        let id = super::random_uuid();
+        assert_eq!(id.len(), 36);
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(groups[2].starts_with('4'), "version 4: {id}");
+        assert!(
+            matches!(&groups[3][..1], "8" | "9" | "a" | "b"),
+            "RFC 4122 variant: {id}"
+        );
+        assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+        assert_ne!(id, super::random_uuid());
+    }
 }

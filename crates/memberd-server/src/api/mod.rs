@@ -13,12 +13,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::error::{ApiError, ErrorFormat, NativeErrors};
-use crate::middleware::{auth, idempotency, rate_limit};
+use crate::error::{ApiError, NativeErrors};
+use crate::middleware::{self, Face};
 use crate::state::AppState;
 
-/// The whole API. Layers run outside in: the key check, then the rate limit, then the
-/// idempotency replay, then the handler.
+/// The whole API. A face's keyed routes pass the key check, the rate limit, the face's own
+/// check and the idempotency replay before the handler (`with_key_layers`).
 pub fn router(state: AppState) -> Router {
     let (v1, mut openapi) = native::router().split_for_parts();
     let (memberstack, memberstack_doc) = memberstack::router(&state);
@@ -43,41 +43,16 @@ pub fn router(state: AppState) -> Router {
         .merge(memberstack)
         .merge(appstle)
         .fallback(not_found)
-        .layer(from_fn_with_state(state.clone(), wake_workers_after_writes))
         .with_state(state)
 }
 
-/// A write that succeeded may have recorded events: tell the in-process dispatcher.
-async fn wake_workers_after_writes(
-    State(state): State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let writes = request.method() != axum::http::Method::GET;
-    let response = next.run(request).await;
-    if writes && response.status().is_success() {
-        state.wake_workers();
-    }
-    response
+/// Wraps a face's routes in the key check, the rate limit, the face's own admission check and
+/// the idempotency replay, which refuse in the face's own envelope (see `middleware`).
+pub fn with_key_layers<F: Face>(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    router.layer(from_fn_with_state(state.clone(), middleware::keyed::<F>))
 }
 
-/// Wraps a face's routes in the key check, the rate limit and the idempotency replay, which
-/// refuse in the face's own envelope.
-pub fn with_key_layers<F: ErrorFormat>(
-    router: Router<AppState>,
-    state: &AppState,
-) -> Router<AppState> {
-    router
-        .layer(from_fn_with_state(
-            state.clone(),
-            idempotency::replay_idempotent_posts::<F>,
-        ))
-        .layer(from_fn_with_state(
-            state.clone(),
-            rate_limit::limit_per_key::<F>,
-        ))
-        .layer(from_fn_with_state(state.clone(), auth::require_key::<F>))
-}
+impl Face for NativeErrors {}
 
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))

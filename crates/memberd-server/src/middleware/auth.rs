@@ -2,12 +2,10 @@
 //! `Authorization: Bearer <key>`, `X-API-KEY: <key>` (Memberstack) or `X-API-Key: <key>`
 //! (Appstle; header names are case-insensitive, so it is the same header).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 
-use crate::error::{ApiError, ErrorFormat};
+use crate::error::ApiError;
 use crate::extract::Authed;
 use crate::ops::hash_secret;
 use crate::state::AppState;
@@ -22,19 +20,11 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
-/// Resolves the key to its tenant, refusing in the envelope of the face `F`.
-pub async fn require_key<F: ErrorFormat>(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match authenticate(&state, request).await {
-        Ok(request) => next.run(request).await,
-        Err(err) => F::render(err),
-    }
-}
-
-async fn authenticate(state: &AppState, mut request: Request) -> Result<Request, ApiError> {
+/// Resolves the key to its tenant and puts it in the request's extensions.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    mut request: Request,
+) -> Result<Request, ApiError> {
     let Some(secret) = presented_key(request.headers()).filter(|s| !s.is_empty()) else {
         return Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,

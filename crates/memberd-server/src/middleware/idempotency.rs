@@ -3,14 +3,14 @@
 //! changes nothing; the same key on a different request is a 422.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use memberd_store::IdempotencyState;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ErrorFormat};
+use crate::error::ApiError;
 use crate::extract::{body_too_large, Authed};
 use crate::state::AppState;
 
@@ -27,16 +27,12 @@ fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Refuses in the envelope of the face `F`.
-pub async fn replay_idempotent_posts<F: ErrorFormat>(
-    State(state): State<AppState>,
+/// Runs the request, or answers it from what was kept for its idempotency key.
+pub(crate) async fn replay(
+    state: &AppState,
     request: Request,
     next: Next,
-) -> Response {
-    replay(state, request, next).await.unwrap_or_else(F::render)
-}
-
-async fn replay(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+) -> Result<Response, ApiError> {
     if request.method() != Method::POST {
         return Ok(next.run(request).await);
     }

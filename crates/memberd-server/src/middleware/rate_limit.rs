@@ -3,9 +3,8 @@
 
 use std::num::NonZeroU32;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -58,24 +57,35 @@ impl RateLimiter {
     }
 }
 
-/// Refuses a key over its budget in the envelope of the face `F`.
-pub async fn limit_per_key<F: ErrorFormat>(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// What is left of a key's budget, for the `RateLimit-*` headers of its response.
+pub struct Budget<'a> {
+    limiter: &'a RateLimiter,
+    remaining: u32,
+}
+
+impl Budget<'_> {
+    pub fn set_headers(&self, headers: &mut HeaderMap) {
+        self.limiter.set_headers(headers, self.remaining);
+    }
+}
+
+/// Takes one request from the key's budget: `None` when rate limiting is off, a refusal in
+/// the envelope of the face `F` when the key is over its budget.
+pub fn check<'a, F: ErrorFormat>(
+    state: &'a AppState,
+    request: &Request,
+) -> Result<Option<Budget<'a>>, Box<Response>> {
     let Some(limiter) = state.limiter() else {
-        return next.run(request).await;
+        return Ok(None);
     };
     let Some(authed) = request.extensions().get::<Authed>() else {
-        return next.run(request).await;
+        return Ok(None);
     };
     match limiter.limiter.check_key(&authed.limit_key) {
-        Ok(snapshot) => {
-            let mut response = next.run(request).await;
-            limiter.set_headers(response.headers_mut(), snapshot.remaining_burst_capacity());
-            response
-        }
+        Ok(snapshot) => Ok(Some(Budget {
+            limiter,
+            remaining: snapshot.remaining_burst_capacity(),
+        })),
         Err(not_until) => {
             let wait = not_until.wait_time_from(limiter.limiter.clock().now());
             let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -91,7 +101,7 @@ pub async fn limit_per_key<F: ErrorFormat>(
             err.retry_after = Some(retry_after.max(1));
             let mut response = F::render(err);
             limiter.set_headers(response.headers_mut(), 0);
-            response
+            Err(Box::new(response))
         }
     }
 }

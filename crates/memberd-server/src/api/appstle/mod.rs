@@ -5,9 +5,8 @@
 
 pub mod contracts;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use memberd_core::DomainError;
@@ -16,9 +15,10 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::with_key_layers;
 use crate::error::{ApiError, ErrorFormat};
 use crate::extract::Authed;
-use crate::middleware::{auth, idempotency, rate_limit};
+use crate::middleware::Face;
 use crate::ops::hash_secret;
 use crate::state::AppState;
 
@@ -91,15 +91,18 @@ fn shop_of(request: &Request) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Checks `shop` against the key's store and the store's API access, then counts the rate
-/// limit against the store rather than the key.
-async fn store_guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    match check_store(&state, &mut request).await {
-        Ok(()) => next.run(request).await,
-        Err(err) => AppstleErrors::render(err),
+/// A request names its store with `shop=`; the key must belong to it.
+impl Face for AppstleErrors {
+    fn admit(
+        state: &AppState,
+        request: &mut Request,
+    ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send {
+        check_store(state, request)
     }
 }
 
+/// Checks `shop` against the key's store and the store's API access, then counts the rate
+/// limit against the store rather than the key.
 async fn check_store(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
     let shop = shop_of(request).ok_or_else(|| {
         ApiError::invalid(
@@ -180,20 +183,8 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
                 "route_not_found",
                 "no such route in the external API",
             ))
-        })
-        .layer(from_fn_with_state(
-            state.clone(),
-            idempotency::replay_idempotent_posts::<AppstleErrors>,
-        ))
-        .layer(from_fn_with_state(
-            state.clone(),
-            rate_limit::limit_per_key::<AppstleErrors>,
-        ))
-        .layer(from_fn_with_state(state.clone(), store_guard))
-        .layer(from_fn_with_state(
-            state.clone(),
-            auth::require_key::<AppstleErrors>,
-        ));
+        });
+    let routes = with_key_layers::<AppstleErrors>(routes, state);
     (
         Router::new().nest("/api/external/v2", routes),
         utoipa::openapi::OpenApi::default().nest("/api/external/v2", doc),

@@ -22,6 +22,8 @@ use crate::state::AppState;
 /// that object.
 pub struct MemberstackErrors;
 
+impl crate::middleware::Face for MemberstackErrors {}
+
 impl ErrorFormat for MemberstackErrors {
     fn body(err: &ApiError) -> serde_json::Value {
         json!({ "error": { "code": err.code, "message": err.message } })
