@@ -7,6 +7,7 @@ use memberd_core::event::Event;
 use memberd_core::webhook::Endpoint;
 use memberd_core::{AppId, AttemptId, DeliveryId, EndpointId, EventId, NewEvent, Scope, Timestamp};
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
 use super::endpoints::{endpoint_from_row, load_endpoint, ENDPOINT_COLUMNS};
 use crate::plans::{fetch_page, page_tail};
@@ -287,9 +288,25 @@ impl Store {
     /// delivered, retried later or given up on, and the endpoint's health is updated (and it
     /// is turned off, with a `webhook.endpoint.disabled` event, when asked).
     pub async fn record_attempt(&self, result: &AttemptResult) -> Result<()> {
+        self.record_attempts(std::slice::from_ref(result)).await
+    }
+
+    /// Logs several attempts, in the order given, each as `record_attempt` does, in one
+    /// transaction: a dispatcher records the attempts that finished together at once. A commit
+    /// per attempt made every delivery wait for a WAL flush, and the attempts of one endpoint
+    /// queue on its row's lock until each commits.
+    pub async fn record_attempts(&self, results: &[AttemptResult]) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for result in results {
+            self.apply_attempt(&mut tx, result).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn apply_attempt(&self, tx: &mut AnyConnection, result: &AttemptResult) -> Result<()> {
         let a = &result.attempt;
         let scope = &result.scope;
-        let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO webhook_attempts (id, app_id, env, delivery_id, endpoint_id, event_id, attempt, trigger, \
              started_at, duration_ms, status_code, response_body, error) \
@@ -363,10 +380,9 @@ impl Store {
                     &text(&url, "url")?,
                     reason,
                 );
-                events::record(&mut tx, self.backend, scope, &[event], result.now).await?;
+                events::record(tx, self.backend, scope, &[event], result.now).await?;
             }
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -116,14 +116,20 @@ impl Dispatcher {
         let mut running = JoinSet::new();
         for delivery in due {
             let this = self.clone();
-            running.spawn(async move {
-                let result = this.attempt(delivery).await;
-                if let Err(err) = this.store.record_attempt(&result).await {
-                    tracing::error!(error = %err, delivery = %result.attempt.delivery_id, "could not record a webhook attempt");
-                }
-            });
+            running.spawn(async move { this.attempt(delivery).await });
         }
-        while running.join_next().await.is_some() {}
+        // Attempts that finish while others are being recorded are recorded together.
+        let mut finished = Vec::new();
+        while let Some(done) = running.join_next().await {
+            finished.extend(done.ok());
+            while let Some(done) = running.try_join_next() {
+                finished.extend(done.ok());
+            }
+            if let Err(err) = self.store.record_attempts(&finished).await {
+                tracing::error!(error = %err, attempts = finished.len(), "could not record webhook attempts; they are made again when their leases end");
+            }
+            finished.clear();
+        }
         Ok(Tick {
             fanned_out,
             attempts,
