@@ -50,6 +50,18 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
 }
 
 impl Store {
+    /// Refreshes the planner's statistics of the members table after a bulk load. Until
+    /// PostgreSQL's autovacuum gets to it (up to a minute or more), the planner takes a freshly
+    /// loaded table for empty and picks plans that scan it: reads of single members ran at a
+    /// fifteenth of their speed after importing 20,000. SQLite's planner needs no statistics
+    /// for the lookups memberd makes.
+    pub async fn analyze_members(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("ANALYZE members").execute(&self.write).await?;
+        }
+        Ok(())
+    }
+
     /// Inserts members into the scope in one transaction, without events. A member whose
     /// email or externalId is already taken in the scope (also by an earlier member of the
     /// same slice) is skipped whole; the answer lists those, by index in `members`, with the

@@ -122,6 +122,12 @@ pub async fn run(
         bail!("the reader thread failed");
     }
     progress.finish_and_clear();
+    if imported > 0 {
+        store
+            .analyze_members()
+            .await
+            .context("could not refresh the database's statistics")?;
+    }
     if let Some(file) = rejects {
         file.finish()?;
     }

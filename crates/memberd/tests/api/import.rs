@@ -21,6 +21,38 @@ crate::both_backends!(
     standard_input_needs_a_format,
 );
 
+/// Until the planner has statistics, PostgreSQL takes a freshly loaded table for empty and
+/// scans it for single-member reads; the import refreshes them itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_into_postgres_leaves_the_planner_statistics_fresh() {
+    crate::support::run(
+        crate::support::Backend::Postgres,
+        crate::support::test_config(),
+        |app| async move {
+            let dir = scratch();
+            let rows: String = (0..40)
+                .map(|i| format!("{{\"email\":\"m{i}@example.com\"}}\n"))
+                .collect();
+            let file = write(&dir, "members.jsonl", &rows);
+            let out = import(&app, &[&file], b"").await;
+            assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let estimate: f32 =
+                sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'members'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                estimate, 40.0,
+                "the planner's row estimate after the import"
+            );
+            pool.close().await;
+            let _ = std::fs::remove_dir_all(dir);
+        },
+    )
+    .await;
+}
+
 struct Imported {
     code: Option<i32>,
     stdout: String,
