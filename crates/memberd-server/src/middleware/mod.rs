@@ -1,7 +1,8 @@
 //! What runs around every authenticated request, in this order: the key check, the face's own
 //! admission check (which may choose what the rate limit counts against), the rate limit, and
-//! the replay of idempotent POSTs; after a write that
-//! succeeded, a nudge to the workers.
+//! the replay of idempotent POSTs; after a write that succeeded, a nudge to the workers. A body
+//! declared larger than the server takes is refused there too, once it has been read (see
+//! `discard`).
 //!
 //! All of it is one layer (`keyed`) rather than a layer per step: each `from_fn` layer clones
 //! the route's service and boxes a future on every request, which showed in the access check's
@@ -13,12 +14,15 @@ pub mod rate_limit;
 
 use std::future::Future;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use http_body_util::BodyExt;
 
 use crate::error::{ApiError, ErrorFormat};
+use crate::extract::body_too_large;
 use crate::state::AppState;
 
 /// An API face: the envelope its refusals take, and what it checks of a request beyond its key.
@@ -29,6 +33,33 @@ pub trait Face: ErrorFormat {
         _request: &mut Request,
     ) -> impl Future<Output = Result<(), ApiError>> + Send {
         std::future::ready(Ok(()))
+    }
+}
+
+/// How much of a body over the limit is read and thrown away, in multiples of the limit.
+const DISCARD_FACTOR: usize = 4;
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads and throws away up to `cap` bytes of a body that will not be used. A client is
+/// usually still sending it when the refusal is ready; a server that closes the connection
+/// with the body unread makes the kernel reset it, and the client may then see the reset
+/// instead of the answer.
+async fn discard(mut body: Body, cap: usize) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen = seen.saturating_add(frame.data_ref().map_or(0, |data| data.len()));
+        if seen > cap {
+            break;
+        }
     }
 }
 
@@ -50,9 +81,15 @@ pub async fn keyed<F: Face>(
         Err(refusal) => return *refusal,
     };
     let writes = request.method() != Method::GET;
-    let mut response = idempotency::replay(&state, request, next)
-        .await
-        .unwrap_or_else(F::render);
+    let limit = state.config().body_limit_bytes;
+    let mut response = if declared_length(&request).is_some_and(|n| n > limit as u64) {
+        discard(request.into_body(), limit.saturating_mul(DISCARD_FACTOR)).await;
+        F::render(body_too_large())
+    } else {
+        idempotency::replay(&state, request, next)
+            .await
+            .unwrap_or_else(F::render)
+    };
     if let Some(budget) = budget {
         budget.set_headers(response.headers_mut());
     }

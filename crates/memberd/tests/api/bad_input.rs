@@ -118,4 +118,42 @@ async fn bad_input_gets_a_4xx_naming_the_problem(app: Arc<TestApp>) {
     assert_eq!(unchanged["email"], "ann@example.com");
 }
 
-crate::both_backends!(bad_input_gets_a_4xx_naming_the_problem);
+/// A client still sending a body the server refuses must read the refusal, not a connection
+/// reset: the server reads the rest of the body before it answers.
+async fn an_oversized_body_is_answered_not_reset(app: Arc<TestApp>) {
+    let members = app.member_count().await;
+    let huge = format!(
+        "{{\"email\": \"big@example.com\", \"json\": \"{}\"}}",
+        "x".repeat(3 << 20)
+    );
+    let sends = (0..12).map(|_| {
+        send(
+            app.request(Method::POST, "/v1/members")
+                .header("content-type", "application/json")
+                .body(huge.clone()),
+        )
+    });
+    for response in all_at_once(sends).await {
+        assert_error(&response, StatusCode::PAYLOAD_TOO_LARGE, None);
+    }
+    assert_eq!(app.member_count().await, members, "nothing written");
+}
+
+/// Runs the requests at once and gathers their answers in order.
+async fn all_at_once<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("the request task"));
+    }
+    out
+}
+
+crate::both_backends!(
+    bad_input_gets_a_4xx_naming_the_problem,
+    an_oversized_body_is_answered_not_reset
+);
