@@ -87,18 +87,18 @@ async fn with_request_id(
             id
         }
     };
-    let text: Box<str> = id.to_str().unwrap_or("").into();
+    let id_text = id.to_str().unwrap_or("");
     let method = request.method().clone();
     let uri = request.uri().clone();
     let started = Instant::now();
-    let serve = REQUEST_ID.scope(text, next.run(request));
+    let serve = REQUEST_ID.scope(id_text.into(), next.run(request));
     let mut response = if tracing::enabled!(tracing::Level::DEBUG) {
         // Headers, and so keys, stay out of the span.
         let span = tracing::debug_span!(
             "request",
             method = %method,
             path = %uri.path(),
-            request_id = id.to_str().unwrap_or(""),
+            request_id = id_text,
         );
         serve.instrument(span).await
     } else {
@@ -112,7 +112,7 @@ async fn with_request_id(
             status = status.as_u16(),
             method = %method,
             path = %uri.path(),
-            request_id = id.to_str().unwrap_or(""),
+            request_id = id_text,
             latency_ms = started.elapsed().as_millis() as u64,
             "request failed"
         );
@@ -129,17 +129,16 @@ async fn with_request_id(
 
 /// A version 4 UUID, hyphenated.
 fn random_uuid() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits = rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62) | (0x4 << 76) | (0x2 << 62);
-    let mut out = String::with_capacity(36);
-    for i in 0..32 {
-        if matches!(i, 8 | 12 | 16 | 20) {
-            out.push('-');
-        }
-        let nibble = (bits >> (124 - 4 * i)) & 0xf;
-        out.push(HEX[nibble as usize] as char);
-    }
-    out
+    let hex = ops::to_hex(&bits.to_be_bytes());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -20,11 +20,15 @@ const HINT_RANDOM_CHARS: usize = 4;
 /// The hash under which a secret key is stored and looked up. Keys are 40 random
 /// alphanumerics (over 230 bits), so a fast hash is enough: there is nothing to brute-force.
 pub fn hash_secret(secret: &str) -> String {
+    to_hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Lowercase hex. On the path of every request (the key's hash, the request id): a `format!`
+/// per byte showed in the access check's profile.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(secret.as_bytes());
-    // On every request: a format! per byte showed in the access check's profile.
-    let mut hex = String::with_capacity(digest.len() * 2);
-    for b in digest {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
         hex.push(char::from(HEX[usize::from(b >> 4)]));
         hex.push(char::from(HEX[usize::from(b & 0xf)]));
     }

@@ -27,7 +27,7 @@ const INSERT_HEAD: &str = "INSERT INTO members (id, app_id, env, email, password
 ///
 /// SQLite gets anonymous `?` placeholders: it looks a numbered or named one up by a linear scan
 /// of every name in the statement, so that binding 16,000 `$N` takes seconds a statement.
-fn insert_sql(backend: Backend, rows: usize) -> String {
+pub(crate) fn insert_sql(backend: Backend, rows: usize) -> String {
     let mut sql = String::with_capacity(INSERT_HEAD.len() + rows * PER_ROW * 7 + 40);
     sql.push_str(INSERT_HEAD);
     for row in 0..rows {

@@ -1,21 +1,17 @@
 //! `memberd import` on a SQLite file: rows go through a rusqlite connection of the command's
-//! own, one prepared single-row INSERT each, in one transaction per batch. Through sqlx, two
-//! thirds of a million-row import was its SQLite thread receiving and copying bound values;
-//! here a row costs a bind and a step, and `changes()` tells at once which rows a unique
-//! constraint turned away.
+//! own, one prepared single-row INSERT each (the multi-row path's statement, one row long), in
+//! one transaction per batch. Through sqlx, two thirds of a million-row import was its SQLite
+//! thread receiving and copying bound values; here a row costs a bind and a step, and
+//! `changes()` tells at once which rows a unique constraint turned away.
 
 use memberd_core::{Member, Scope};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
+use crate::import::insert_sql;
+use crate::members::COUNT_MEMBERS;
 use crate::reads::DirectSqlite;
 use crate::rows::to_json;
-use crate::Result;
-
-const INSERT: &str = "INSERT INTO members (id, app_id, env, email, password_hash, verified, \
-    custom_fields, meta_data, json, login_redirect, profile_image, stripe_customer_id, external_id, \
-    permissions, created_at, updated_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
-    ON CONFLICT DO NOTHING";
+use crate::{Backend, Result};
 
 /// Inserts the members in one transaction; answers the index and field of each member that
 /// was skipped because its email or externalId is taken.
@@ -28,7 +24,7 @@ pub(crate) fn import(
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut skipped = Vec::new();
         {
-            let mut insert = tx.prepare_cached(INSERT)?;
+            let mut insert = tx.prepare_cached(&insert_sql(Backend::Sqlite, 1))?;
             let mut email_taken = tx.prepare_cached(
                 "SELECT 1 FROM members WHERE app_id = ?1 AND env = ?2 AND email = ?3",
             )?;
@@ -65,8 +61,7 @@ pub(crate) fn import(
             let added = i64::try_from(members.len() - skipped.len()).unwrap_or(i64::MAX);
             if added > 0 {
                 tx.execute(
-                    "INSERT INTO member_counts (app_id, env, n) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (app_id, env) DO UPDATE SET n = member_counts.n + excluded.n",
+                    COUNT_MEMBERS,
                     params![scope.app_id.as_str(), scope.env.as_str(), added],
                 )?;
             }

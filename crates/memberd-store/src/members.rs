@@ -148,6 +148,10 @@ async fn insert_row(conn: &mut AnyConnection, scope: &Scope, member: &Member) ->
     Ok(())
 }
 
+/// Adds `$3` to the member count of the scope `$1`, `$2`.
+pub(crate) const COUNT_MEMBERS: &str = "INSERT INTO member_counts (app_id, env, n) \
+    VALUES ($1, $2, $3) ON CONFLICT (app_id, env) DO UPDATE SET n = member_counts.n + excluded.n";
+
 /// Keeps `member_counts` in step with inserts (`delta` > 0) and deletes (< 0), in the
 /// transaction that makes them.
 pub(crate) async fn count_members(
@@ -155,15 +159,12 @@ pub(crate) async fn count_members(
     scope: &Scope,
     delta: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO member_counts (app_id, env, n) VALUES ($1, $2, $3) \
-         ON CONFLICT (app_id, env) DO UPDATE SET n = member_counts.n + excluded.n",
-    )
-    .bind(scope.app_id.as_str())
-    .bind(scope.env.as_str())
-    .bind(delta)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(COUNT_MEMBERS)
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(delta)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

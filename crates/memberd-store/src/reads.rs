@@ -148,18 +148,18 @@ impl<'a> Session<'a> {
     }
 
     fn rows<T>(&mut self, sql: &Sql, map: impl Fn(&dyn Columns) -> Result<T>) -> Result<Vec<T>> {
-        if self.conn.is_none() {
-            let conn = self.direct.take()?;
-            if let Err(err) = conn.execute_batch("BEGIN") {
-                self.direct.give_back(conn);
-                return Err(err.into());
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            slot @ None => {
+                let conn = self.direct.take()?;
+                if let Err(err) = conn.execute_batch("BEGIN") {
+                    self.direct.give_back(conn);
+                    return Err(err.into());
+                }
+                slot.insert(conn)
             }
-            self.conn = Some(conn);
-        }
-        match &self.conn {
-            Some(conn) => run(conn, sql, map),
-            None => Err(StoreError::Sqlite("no connection".into())),
-        }
+        };
+        run(conn, sql, map)
     }
 }
 

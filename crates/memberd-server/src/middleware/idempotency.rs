@@ -24,7 +24,7 @@ fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String {
     hash.update(path_and_query);
     hash.update(b"\n");
     hash.update(body);
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::ops::to_hex(&hash.finalize())
 }
 
 /// Runs the request, or answers it from what was kept for its idempotency key.

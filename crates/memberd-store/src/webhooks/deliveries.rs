@@ -284,14 +284,9 @@ impl Store {
         Ok(due)
     }
 
-    /// Logs an attempt and applies what follows from it, in one transaction: the delivery is
+    /// Logs attempts, in the order given, and applies what follows from each: the delivery is
     /// delivered, retried later or given up on, and the endpoint's health is updated (and it
-    /// is turned off, with a `webhook.endpoint.disabled` event, when asked).
-    pub async fn record_attempt(&self, result: &AttemptResult) -> Result<()> {
-        self.record_attempts(std::slice::from_ref(result)).await
-    }
-
-    /// Logs several attempts, in the order given, each as `record_attempt` does, in one
+    /// is turned off, with a `webhook.endpoint.disabled` event, when asked). All in one
     /// transaction: a dispatcher records the attempts that finished together at once. A commit
     /// per attempt made every delivery wait for a WAL flush, and the attempts of one endpoint
     /// queue on its row's lock until each commits.

@@ -125,6 +125,9 @@ impl Dispatcher {
             while let Some(done) = running.try_join_next() {
                 finished.extend(done.ok());
             }
+            if finished.is_empty() {
+                continue;
+            }
             if let Err(err) = self.store.record_attempts(&finished).await {
                 tracing::error!(error = %err, attempts = finished.len(), "could not record webhook attempts; they are made again when their leases end");
             }
