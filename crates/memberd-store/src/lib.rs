@@ -27,6 +27,7 @@ mod rows;
 mod scheduler;
 mod sql;
 mod test_clocks;
+mod wal_index;
 mod webhooks;
 
 pub use apps::{ApiKey, App, KeyOwner, PartnerKey};

@@ -7,7 +7,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
 
 use crate::key_cache::KeyCache;
-use crate::reads::{DirectSqlite, Reader, Session};
+use crate::reads::{end_idle_snapshots, DirectSqlite, Reader, Session};
 use crate::rows::Columns;
 use crate::sql::Sql;
 use crate::{Result, StoreError};
@@ -56,6 +56,9 @@ pub struct Store {
 
 static DRIVERS: Once = Once::new();
 
+/// How long an idle read connection may keep its snapshot (see `reads`).
+const IDLE_SNAPSHOT_LIFETIME: Duration = Duration::from_millis(100);
+
 impl Store {
     /// Opens the database named by `url` (`sqlite:memberd.db`, `postgres://…`). A SQLite file
     /// is created when missing. Does not migrate: call [`Store::migrate`].
@@ -95,11 +98,18 @@ impl Store {
                 // The writer connects first so that WAL mode is set before readers open.
                 let write = pool(1).connect_with(options.clone()).await?;
                 let read = pool(8).connect_with(options).await?;
+                let fast = DirectSqlite::for_url(&url).map(Arc::new);
+                if let Some(fast) = &fast {
+                    tokio::spawn(end_idle_snapshots(
+                        Arc::downgrade(fast),
+                        IDLE_SNAPSHOT_LIFETIME,
+                    ));
+                }
                 Ok(Store {
                     read,
                     write,
                     backend,
-                    fast: DirectSqlite::for_url(&url).map(Arc::new),
+                    fast,
                     keys: Arc::default(),
                 })
             }
@@ -129,7 +139,6 @@ impl Store {
         map: impl Fn(&dyn Columns) -> Result<T>,
     ) -> Result<Vec<T>> {
         if let Some(fast) = &self.fast {
-            // One statement is its own read transaction.
             return fast.rows(sql, map);
         }
         let mut conn = self.read.acquire().await?;
@@ -145,7 +154,7 @@ impl Store {
         slot: &'a mut Option<PoolConnection<Any>>,
     ) -> Result<Reader<'a>> {
         Ok(match &self.fast {
-            Some(fast) => Reader::Sqlite(Session::new(fast)),
+            Some(fast) => Reader::Sqlite(Box::new(Session::new(fast))),
             None => Reader::Any(slot.insert(self.read.acquire().await?)),
         })
     }

@@ -465,6 +465,96 @@ async fn idempotency_keys_replay_and_refuse(store: &Store) {
     );
 }
 
+/// A SQLite read keeps its snapshot between requests while nothing has committed: a commit
+/// by another connection to the file (here another store, as another process would) must be
+/// seen by the very next read, on both read paths (one query, and a session of several).
+#[tokio::test]
+async fn sqlite_reads_see_each_commit_of_another_connection_at_once() {
+    let (reader, dir) = sqlite().await;
+    let url = format!("sqlite:{}", dir.join("t.db").display());
+    let writer = Store::connect(&url).await.unwrap();
+    let scope = scope(&writer).await;
+    let (ann, created) = new_member("ann@example.com", None);
+    writer.insert_member(&scope, &ann, &created).await.unwrap();
+    let filter = MemberFilter::default();
+    for round in 0..20 {
+        // Read twice so that the second read runs on a kept snapshot.
+        for _ in 0..2 {
+            reader.get_member(&scope, &ann.id).await.unwrap().unwrap();
+            reader
+                .list_members(&scope, &filter, first_page(10))
+                .await
+                .unwrap();
+        }
+        let tier = format!("tier-{round}");
+        let patch = MemberPatch {
+            meta_data: Some(json!({ "tier": tier }).as_object().unwrap().clone()),
+            ..Default::default()
+        };
+        writer
+            .update_member(&scope, &ann.id, |m| {
+                m.patch(patch, t("2026-03-01T00:00:00Z"))
+            })
+            .await
+            .unwrap();
+        let seen = reader.get_member(&scope, &ann.id).await.unwrap().unwrap();
+        assert_eq!(seen.member.meta_data.as_map()["tier"], tier.as_str());
+        let page = reader
+            .list_members(&scope, &filter, first_page(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items[0].member.meta_data.as_map()["tier"],
+            tier.as_str()
+        );
+    }
+    writer.close().await;
+    reader.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A kept snapshot holds back checkpoints of the WAL past it, so an idle connection must give
+/// its snapshot up soon: after a read, a burst of writes by another connection can be fully
+/// checkpointed once the reader has been idle for a moment.
+#[tokio::test]
+async fn idle_sqlite_reads_let_the_wal_be_checkpointed() {
+    let (reader, dir) = sqlite().await;
+    let path = dir.join("t.db");
+    let writer = Store::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    let scope = scope(&writer).await;
+    let (ann, created) = new_member("ann@example.com", None);
+    writer.insert_member(&scope, &ann, &created).await.unwrap();
+    reader.get_member(&scope, &ann.id).await.unwrap().unwrap();
+    for i in 0..20 {
+        let (member, created) = new_member(&format!("m{i}@example.com"), None);
+        writer
+            .insert_member(&scope, &member, &created)
+            .await
+            .unwrap();
+    }
+    let checkpointer = rusqlite::Connection::open(&path).unwrap();
+    let started = std::time::Instant::now();
+    let (log, done) = loop {
+        let (log, done): (i64, i64) = checkpointer
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                Ok((row.get(1)?, row.get(2)?))
+            })
+            .unwrap();
+        if log == done || started.elapsed() > std::time::Duration::from_secs(10) {
+            break (log, done);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(log > 0, "the writes went to the WAL");
+    assert_eq!(done, log, "every frame of the WAL was checkpointed");
+    drop(checkpointer);
+    writer.close().await;
+    reader.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
