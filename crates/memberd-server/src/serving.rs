@@ -4,8 +4,8 @@
 //!
 //! On a work-stealing runtime a request's wake-ups and the memory it frees often cross to the
 //! other worker thread; with a runtime per core a connection stays on one thread. On the
-//! benchmark (SQLite, two cores) access checks made +15 %, membership-status and member
-//! retrieves +25 %. One task accepts and hands connections out in turn, so that each thread
+//! benchmark (SQLite, two cores) access checks made +13 %, membership-status and member
+//! retrieves +8 %. One task accepts and hands connections out in turn, so that each thread
 //! gets its share: with every thread accepting for itself, whichever was idle took the
 //! connections and the split (and the throughput) varied by a third from run to run.
 //!
