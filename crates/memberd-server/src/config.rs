@@ -25,9 +25,6 @@ pub struct Config {
     pub webhooks: DispatcherConfig,
     /// How the lifecycle scheduler bills and retries.
     pub scheduler: SchedulerConfig,
-    /// How many threads serve requests beside the runtime `serve` is called on, each on a
-    /// single-threaded runtime of its own (see `serving`). SQLite only; ignored on PostgreSQL.
-    pub extra_serving_threads: usize,
 }
 
 impl Default for Config {
@@ -41,7 +38,6 @@ impl Default for Config {
             run_workers: true,
             webhooks: DispatcherConfig::default(),
             scheduler: SchedulerConfig::default(),
-            extra_serving_threads: 0,
         }
     }
 }

@@ -11,7 +11,6 @@ pub mod extract;
 pub mod middleware;
 pub mod ops;
 pub mod passwords;
-mod serving;
 pub mod state;
 pub mod workers;
 
@@ -27,7 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use memberd_store::{Backend, Store};
+use memberd_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower::ServiceBuilder;
@@ -179,8 +178,6 @@ pub async fn serve(
             Arc::new(SystemClock),
         )
     });
-    let extra_serving_threads = config.extra_serving_threads;
-    let backend = store.backend();
     let app = app(config, store, dispatcher.as_ref().map(|d| d.waker()));
     let worker = dispatcher.map(|d| tokio::spawn(d.run(until(stopped.clone()))));
     let scheduler = scheduler.map(|s| tokio::spawn(s.run(until(stopped.clone()))));
@@ -188,11 +185,9 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
-    let extra_threads = match backend {
-        Backend::Sqlite => extra_serving_threads,
-        Backend::Postgres => 0,
-    };
-    serving::serve(listener, app, extra_threads, stopped).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(until(stopped))
+        .await?;
     for worker in [worker, scheduler].into_iter().flatten() {
         let _ = worker.await;
     }

@@ -28,10 +28,9 @@ use crate::cli::{
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);
     let url = database_url(&cli.database_url);
-    let serving = serving_threads(&cli);
     match cli.command {
         Command::Import(args) => return import(&url, args).await,
-        Command::Serve(args) => serve(&url, args, serving.unwrap_or(1)).await,
+        Command::Serve(args) => serve(&url, args).await,
         Command::Worker(args) => {
             let store = open(&url).await?;
             let config = Config {
@@ -105,16 +104,6 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// How many threads serve requests: on SQLite, `memberd serve` runs a single-threaded
-/// runtime per core (see memberd_server's `serving`), and the main runtime, which also runs
-/// the workers, is one of them. `None` keeps tokio's work-stealing runtime with a worker per
-/// core, as every other command and PostgreSQL do.
-pub fn serving_threads(cli: &Cli) -> Option<usize> {
-    let serving = matches!(cli.command, Command::Serve(_));
-    let sqlite = database_url(&cli.database_url).starts_with("sqlite:");
-    (serving && sqlite).then(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 /// A bare path means a SQLite file.
 fn database_url(raw: &str) -> String {
     let is_url = ["sqlite:", "postgres://", "postgresql://"]
@@ -151,7 +140,7 @@ async fn open(url: &str) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn serve(url: &str, args: ServeArgs, serving_threads: usize) -> anyhow::Result<()> {
+async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         listen: args.listen,
         rate_limit_per_second: args.rate_limit_per_second,
@@ -161,7 +150,6 @@ async fn serve(url: &str, args: ServeArgs, serving_threads: usize) -> anyhow::Re
         run_workers: !args.no_workers,
         webhooks: dispatcher_config(&args.webhooks),
         scheduler: scheduler_config(&args.billing),
-        extra_serving_threads: serving_threads.saturating_sub(1),
     };
     let store = open(url).await?;
     let listener = TcpListener::bind(config.listen)

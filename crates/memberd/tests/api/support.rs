@@ -45,9 +45,6 @@ pub fn test_config() -> Config {
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         rate_limit_per_second: 0,
-        // As `memberd serve` does on SQLite: requests are served on two runtimes, so every
-        // SQLite test also shows that a request's outcome does not depend on which one.
-        extra_serving_threads: 1,
         ..Config::default()
     };
     // Test receivers listen on 127.0.0.1.
