@@ -12,6 +12,7 @@
 //! connection gives its snapshot up after `IDLE_SNAPSHOT_LIFETIME`, so that checkpoints are
 //! not held back.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -60,6 +61,7 @@ struct ReadConnection {
     /// `None` when no transaction is open.
     snapshot: Option<Header>,
     idle_since: Instant,
+    names: ColumnNames,
 }
 
 /// Connections of this process's own to the SQLite file: read-only ones for the hot reads,
@@ -129,8 +131,8 @@ impl DirectSqlite {
         sql: &Sql,
         map: impl Fn(&dyn Columns) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let conn = self.take()?;
-        let result = run(&conn.conn, sql, map);
+        let mut conn = self.take()?;
+        let result = run(&conn.conn, &mut conn.names, sql, map);
         self.give_back(conn, result.is_ok());
         result
     }
@@ -145,6 +147,7 @@ impl DirectSqlite {
                 conn: open_read_only(&self.path)?,
                 snapshot: None,
                 idle_since: Instant::now(),
+                names: ColumnNames::new(),
             },
         };
         if conn.snapshot.is_some() && conn.snapshot == header {
@@ -212,7 +215,7 @@ fn open_read_only(path: &Path) -> Result<rusqlite::Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
     Ok(conn)
 }
 
@@ -238,7 +241,7 @@ impl<'a> Session<'a> {
             Some(conn) => conn,
             slot @ None => slot.insert(self.direct.take()?),
         };
-        let result = run(&conn.conn, sql, map);
+        let result = run(&conn.conn, &mut conn.names, sql, map);
         self.healthy &= result.is_ok();
         result
     }
@@ -252,8 +255,16 @@ impl Drop for Session<'_> {
     }
 }
 
+/// The column names of each statement a connection has run, by SQL text: copying them out
+/// of SQLite on every query was a String per column per request.
+type ColumnNames = HashMap<String, Vec<String>>;
+
+/// How many statements a connection keeps prepared, and the names of.
+const STATEMENTS_KEPT: usize = 64;
+
 fn run<T>(
     conn: &rusqlite::Connection,
+    names: &mut ColumnNames,
     sql: &Sql,
     map: impl Fn(&dyn Columns) -> Result<T>,
 ) -> Result<Vec<T>> {
@@ -265,15 +276,22 @@ fn run<T>(
             Arg::Int(n) => statement.raw_bind_parameter(i + 1, n)?,
         }
     }
-    let names: Vec<String> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let key = sql.as_str();
+    if names
+        .get(key)
+        .is_none_or(|known| known.len() != statement.column_count())
+    {
+        if names.len() >= STATEMENTS_KEPT {
+            names.clear();
+        }
+        let found = statement.column_names().into_iter().map(str::to_owned);
+        names.insert(key.to_owned(), found.collect());
+    }
+    let names = &names[key];
     let mut rows = statement.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        out.push(map(&NamedRow { row, names: &names })?);
+        out.push(map(&NamedRow { row, names })?);
     }
     Ok(out)
 }
