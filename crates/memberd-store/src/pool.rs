@@ -56,9 +56,6 @@ pub struct Store {
 
 static DRIVERS: Once = Once::new();
 
-/// How long an idle read connection may keep its snapshot (see `reads`).
-const IDLE_SNAPSHOT_LIFETIME: Duration = Duration::from_millis(100);
-
 impl Store {
     /// Opens the database named by `url` (`sqlite:memberd.db`, `postgres://…`). A SQLite file
     /// is created when missing. Does not migrate: call [`Store::migrate`].
@@ -100,10 +97,7 @@ impl Store {
                 let read = pool(8).connect_with(options).await?;
                 let fast = DirectSqlite::for_url(&url).map(Arc::new);
                 if let Some(fast) = &fast {
-                    tokio::spawn(end_idle_snapshots(
-                        Arc::downgrade(fast),
-                        IDLE_SNAPSHOT_LIFETIME,
-                    ));
+                    tokio::spawn(end_idle_snapshots(Arc::downgrade(fast)));
                 }
                 Ok(Store {
                     read,

@@ -27,6 +27,9 @@ use crate::{Result, StoreError};
 /// How many idle connections are kept; more are opened while more requests read at once.
 const IDLE_CONNECTIONS: usize = 8;
 
+/// How long an idle connection may keep its snapshot.
+const IDLE_SNAPSHOT_LIFETIME: Duration = Duration::from_millis(100);
+
 /// A rusqlite row with its statement's column names, read once per statement: rusqlite's own
 /// lookup by name asks SQLite for every name (and measures it) on every call.
 struct NamedRow<'a> {
@@ -58,7 +61,8 @@ struct ReadConnection {
     conn: rusqlite::Connection,
     /// The WAL-index header as it was just before the open read transaction began: while the
     /// header is unchanged, no commit has happened since, so the snapshot is the latest.
-    /// `None` when no transaction is open.
+    /// `None` when no transaction is open, or when the one open is not to be kept (there is no
+    /// WAL index to check it against).
     snapshot: Option<Header>,
     idle_since: Instant,
     names: ColumnNames,
@@ -195,16 +199,16 @@ impl DirectSqlite {
     }
 }
 
-/// Ends idle snapshots every `period` for as long as the connections live.
-pub(crate) async fn end_idle_snapshots(direct: Weak<DirectSqlite>, period: Duration) {
-    let mut ticks = tokio::time::interval(period);
+/// Ends idle snapshots every `IDLE_SNAPSHOT_LIFETIME` for as long as the connections live.
+pub(crate) async fn end_idle_snapshots(direct: Weak<DirectSqlite>) {
+    let mut ticks = tokio::time::interval(IDLE_SNAPSHOT_LIFETIME);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let Some(direct) = direct.upgrade() else {
             return;
         };
-        direct.end_idle_snapshots(period);
+        direct.end_idle_snapshots(IDLE_SNAPSHOT_LIFETIME);
     }
 }
 
