@@ -25,6 +25,10 @@ pub struct Config {
     pub webhooks: DispatcherConfig,
     /// How the lifecycle scheduler bills and retries.
     pub scheduler: SchedulerConfig,
+    /// How many threads serve requests, each on a single-threaded runtime of its own, with
+    /// writes handed to the runtime `serve` is called on (see `serving`); 0 serves on that
+    /// runtime alone. SQLite only: on PostgreSQL requests are always served on that runtime.
+    pub serving_threads: usize,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             run_workers: true,
             webhooks: DispatcherConfig::default(),
             scheduler: SchedulerConfig::default(),
+            serving_threads: 0,
         }
     }
 }

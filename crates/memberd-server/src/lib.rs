@@ -11,6 +11,7 @@ pub mod extract;
 pub mod middleware;
 pub mod ops;
 pub mod passwords;
+mod serving;
 pub mod state;
 pub mod workers;
 
@@ -26,7 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use memberd_store::Store;
+use memberd_store::{Backend, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower::ServiceBuilder;
@@ -153,15 +154,20 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// Serves the API on an already-bound listener until `shutdown` resolves, then finishes the
 /// requests in flight and returns. Tests bind port 0 and pass the listener in, so they never
-/// race for ports. Unless `config.run_workers` is off, the webhook dispatcher runs alongside
+/// race for ports. With `config.serving_threads` (SQLite only), requests are served on
+/// threads of their own and writes come back to the caller's runtime (see `serving`). Unless `config.run_workers` is off, the webhook dispatcher runs alongside
 /// and finishes its pass in flight too.
 pub async fn serve(
-    config: Config,
+    mut config: Config,
     store: Store,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    if store.backend() == Backend::Postgres {
+        config.serving_threads = 0;
+    }
+    let serving_threads = config.serving_threads;
     let dispatcher = if config.run_workers {
         Some(Dispatcher::new(
             store.clone(),
@@ -185,9 +191,7 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(until(stopped))
-        .await?;
+    serving::serve(listener, app, serving_threads, stopped).await?;
     for worker in [worker, scheduler].into_iter().flatten() {
         let _ = worker.await;
     }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use memberd_core::Timestamp;
 use memberd_store::Store;
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 use crate::clock::SystemClock;
@@ -23,6 +24,8 @@ struct Inner {
     wake_workers: Option<Arc<Notify>>,
     /// Advances test clocks on request, also when the workers run elsewhere.
     scheduler: Arc<Scheduler>,
+    /// Where writes run when requests are served on threads of their own (see `serving`).
+    writes_runtime: Option<Handle>,
 }
 
 impl AppState {
@@ -33,6 +36,9 @@ impl AppState {
             config.scheduler.clone(),
             Arc::new(SystemClock),
         );
+        let writes_runtime = (config.serving_threads > 0)
+            .then(Handle::try_current)
+            .and_then(Result::ok);
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -40,6 +46,7 @@ impl AppState {
                 limiter,
                 wake_workers,
                 scheduler,
+                writes_runtime,
             }),
         }
     }
@@ -60,6 +67,11 @@ impl AppState {
 
     pub fn scheduler(&self) -> &Scheduler {
         &self.inner.scheduler
+    }
+
+    /// The runtime writes are handed to, when requests are served elsewhere.
+    pub(crate) fn writes_runtime(&self) -> Option<&Handle> {
+        self.inner.writes_runtime.as_ref()
     }
 
     pub fn limiter(&self) -> Option<&RateLimiter> {

@@ -126,6 +126,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MEMBERD_NO_WORKERS")]
     pub no_workers: bool,
 
+    /// Threads that read requests, each on its own single-threaded runtime, on SQLite
+    /// (default: one per core; 0 serves everything on the shared runtime). Writes and the
+    /// workers always run on the shared runtime; PostgreSQL serves on it alone.
+    #[arg(long, env = "MEMBERD_SERVING_THREADS")]
+    pub serving_threads: Option<usize>,
+
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 

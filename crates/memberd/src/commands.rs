@@ -150,6 +150,9 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         run_workers: !args.no_workers,
         webhooks: dispatcher_config(&args.webhooks),
         scheduler: scheduler_config(&args.billing),
+        serving_threads: args
+            .serving_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     let store = open(url).await?;
     let listener = TcpListener::bind(config.listen)

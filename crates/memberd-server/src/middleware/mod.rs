@@ -20,6 +20,7 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
+use tokio::runtime::Handle;
 
 use crate::error::{ApiError, ErrorFormat};
 use crate::extract::body_too_large;
@@ -63,6 +64,28 @@ async fn discard(mut body: Body, cap: usize) {
     }
 }
 
+/// Runs a write on `runtime` (see `serving`). A panic goes on unwinding here, so that it is
+/// answered and logged as one on the request's own thread would be.
+async fn write_on(
+    runtime: &Handle,
+    state: AppState,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let write = runtime.spawn(async move { idempotency::replay(&state, request, next).await });
+    match write.await {
+        Ok(outcome) => outcome,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // The shared runtime is shutting down.
+        Err(_) => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "shutting_down",
+            "the server is shutting down; retry the request (with its Idempotency-Key)",
+        )),
+    }
+}
+
 /// The layer of a face's keyed routes (see the module's documentation).
 pub async fn keyed<F: Face>(
     State(state): State<AppState>,
@@ -86,9 +109,11 @@ pub async fn keyed<F: Face>(
         discard(request.into_body(), limit.saturating_mul(DISCARD_FACTOR)).await;
         F::render(body_too_large())
     } else {
-        idempotency::replay(&state, request, next)
-            .await
-            .unwrap_or_else(F::render)
+        match state.writes_runtime().filter(|_| writes) {
+            Some(runtime) => write_on(runtime, state.clone(), request, next).await,
+            None => idempotency::replay(&state, request, next).await,
+        }
+        .unwrap_or_else(F::render)
     };
     if let Some(budget) = budget {
         budget.set_headers(response.headers_mut());

@@ -45,6 +45,10 @@ pub fn test_config() -> Config {
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         rate_limit_per_second: 0,
+        // As `memberd serve` does on SQLite: requests are read on two threads of their own
+        // and written on the test's runtime, so every SQLite test also shows that an outcome
+        // does not depend on where a request ran.
+        serving_threads: 2,
         ..Config::default()
     };
     // Test receivers listen on 127.0.0.1.
