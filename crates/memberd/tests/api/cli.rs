@@ -177,6 +177,41 @@ async fn serve_on_sqlite_prints_keys_once_and_stops_on_sigterm() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Writes run on the shared runtime and reads on the serving threads; with none, both run on
+/// the shared runtime. Either way a member written is read back, and SIGTERM stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_sqlite_answers_with_any_number_of_serving_threads() {
+    for threads in ["0", "3"] {
+        let (dir, url) = temp_db();
+        let served = Served::start_with(&url, &["--serving-threads", threads]);
+        let key = served.secret("sk_sb_").expect("the sandbox key is printed");
+        let client = reqwest::Client::new();
+        let created = client
+            .post(format!("{}/v1/members", served.base))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"email": "threads@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED, "{threads} threads");
+        let id = created.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .expect("a member id")
+            .to_owned();
+        let read = client
+            .get(format!("{}/v1/members/{id}", served.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), StatusCode::OK, "{threads} threads");
+        let member: serde_json::Value = read.json().await.unwrap();
+        assert_eq!(member["email"], "threads@example.com", "{threads} threads");
+        served.stop();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_postgres_prints_keys_once_and_stops_on_sigterm() {
     let Ok(admin_url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
