@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Executor};
+use sqlx::{Any, AnyPool, Connection, Executor};
 
 use crate::key_cache::KeyCache;
 use crate::reads::{end_idle_snapshots, DirectSqlite, Reader, Session};
@@ -56,6 +56,27 @@ pub struct Store {
 
 static DRIVERS: Once = Once::new();
 
+/// A pooled connection idle for longer than this is pinged before it is handed out.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// Pings a pooled connection before use only when it has been idle for a while. sqlx's
+/// default pings on every acquire: on PostgreSQL a round trip to the server before every
+/// query (the access check's profile was mostly the wake-ups of those round trips), on
+/// SQLite a hop to the connection's thread and back. A connection in steady use is known to
+/// be alive; one that has sat idle may have been dropped by the server or a proxy.
+fn pinged_when_idle(options: AnyPoolOptions) -> AnyPoolOptions {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_WHEN_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl Store {
     /// Opens the database named by `url` (`sqlite:memberd.db`, `postgres://…`). A SQLite file
     /// is created when missing. Does not migrate: call [`Store::migrate`].
@@ -74,7 +95,7 @@ impl Store {
                 let options = AnyConnectOptions::from_str(&url)
                     .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
                 let pool = |max: u32| {
-                    AnyPoolOptions::new()
+                    pinged_when_idle(AnyPoolOptions::new())
                         .max_connections(max)
                         .min_connections(1)
                         .acquire_timeout(Duration::from_secs(30))
@@ -110,7 +131,7 @@ impl Store {
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url)
                     .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
-                let pool = AnyPoolOptions::new()
+                let pool = pinged_when_idle(AnyPoolOptions::new())
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)

@@ -555,6 +555,30 @@ async fn idle_sqlite_reads_let_the_wal_be_checkpointed() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Pooled connections are pinged only after sitting idle; one the server dropped meanwhile
+/// (a restart, an idle timeout in a proxy) is replaced without the caller seeing an error.
+#[tokio::test]
+async fn postgres_connections_dropped_while_idle_are_replaced() {
+    let Some((store, admin, name)) = postgres().await else {
+        return;
+    };
+    store.ping().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    admin
+        .execute_admin(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    store
+        .ping()
+        .await
+        .expect("a dropped idle connection is replaced, not handed out");
+    drop_postgres(store, admin, name).await;
+}
+
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
