@@ -155,8 +155,9 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// Serves the API on an already-bound listener until `shutdown` resolves, then finishes the
 /// requests in flight and returns. Tests bind port 0 and pass the listener in, so they never
 /// race for ports. With `config.serving_threads` (SQLite only), requests are served on
-/// threads of their own and writes come back to the caller's runtime (see `serving`). Unless `config.run_workers` is off, the webhook dispatcher runs alongside
-/// and finishes its pass in flight too.
+/// threads of their own and writes come back to the caller's runtime (see `serving`). Unless
+/// `config.run_workers` is off, the webhook dispatcher runs alongside and finishes its pass in
+/// flight too.
 pub async fn serve(
     mut config: Config,
     store: Store,

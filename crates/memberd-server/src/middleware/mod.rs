@@ -65,7 +65,9 @@ async fn discard(mut body: Body, cap: usize) {
 }
 
 /// Runs a write on `runtime` (see `serving`). A panic goes on unwinding here, so that it is
-/// answered and logged as one on the request's own thread would be.
+/// answered and logged as one on the request's own thread would be. A write that outlives the
+/// request's timeout runs to its end rather than being cut off between statements; the
+/// client, answered 503, can retry it with its Idempotency-Key.
 async fn write_on(
     runtime: &Handle,
     state: AppState,
