@@ -157,7 +157,8 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// race for ports. With `config.serving_threads` (SQLite only), requests are served on
 /// threads of their own and writes come back to the caller's runtime (see `serving`). Unless
 /// `config.run_workers` is off, the webhook dispatcher runs alongside and finishes its pass in
-/// flight too.
+/// flight too. On PostgreSQL the hottest reads are kept in memory while it serves (see the
+/// store's `read_cache`).
 pub async fn serve(
     mut config: Config,
     store: Store,
@@ -185,6 +186,8 @@ pub async fn serve(
             Arc::new(SystemClock),
         )
     });
+    store.start_read_cache(config.read_cache_lifetime).await;
+    let cache = store.clone();
     let app = app(config, store, dispatcher.as_ref().map(|d| d.waker()));
     let worker = dispatcher.map(|d| tokio::spawn(d.run(until(stopped.clone()))));
     let scheduler = scheduler.map(|s| tokio::spawn(s.run(until(stopped.clone()))));
@@ -192,11 +195,14 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
-    serving::serve(listener, app, serving_threads, stopped).await?;
-    for worker in [worker, scheduler].into_iter().flatten() {
-        let _ = worker.await;
+    let served = serving::serve(listener, app, serving_threads, stopped).await;
+    if served.is_ok() {
+        for worker in [worker, scheduler].into_iter().flatten() {
+            let _ = worker.await;
+        }
     }
-    Ok(())
+    cache.stop_read_cache();
+    Ok(served?)
 }
 
 /// Runs the workers alone (`memberd worker`), polling the database, until `shutdown` resolves.

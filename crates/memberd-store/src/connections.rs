@@ -6,6 +6,7 @@ use memberd_core::{
 use sqlx::AnyConnection;
 
 use crate::plans::load_plan;
+use crate::read_cache::{Grants, Lookup};
 use crate::reads::Reader;
 use crate::rows::Columns;
 use crate::rows::{
@@ -405,6 +406,7 @@ impl Store {
             events::record(&mut tx, self.backend, scope, &[event], now).await?;
         }
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(view)
     }
 
@@ -429,6 +431,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(view)
     }
 
@@ -468,6 +471,7 @@ impl Store {
         touch_member(&mut tx, scope, member_id, now).await?;
         events::record(&mut tx, self.backend, scope, &new_events, now).await?;
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(ConnectionView {
             connection: next,
             number,
@@ -573,6 +577,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found("plan connection", id))?;
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(view)
     }
 
@@ -583,6 +588,16 @@ impl Store {
         scope: &Scope,
         member_id: &MemberId,
     ) -> Result<Option<(Vec<String>, Vec<Grant>)>> {
+        let seen = match self.read_cache.grants(scope, member_id) {
+            Lookup::Hit(grants) => return Ok(grants),
+            Lookup::Miss(seen) => seen,
+        };
+        let grants = self.read_access_grants(scope, member_id).await?;
+        self.read_cache.put_grants(scope, member_id, &grants, seen);
+        Ok(grants)
+    }
+
+    async fn read_access_grants(&self, scope: &Scope, member_id: &MemberId) -> Result<Grants> {
         let mut sql = Sql::new(
             "SELECT m.permissions AS member_permissions, c.id AS connection_id, c.plan_id, c.status, \
              p.permissions AS plan_permissions \

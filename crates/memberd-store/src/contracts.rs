@@ -6,6 +6,7 @@ use memberd_core::webhook::ContractContext;
 use memberd_core::{ConnectionId, ConnectionStatus, Scope};
 
 use crate::connections::{view_columns, view_from_row};
+use crate::read_cache::{Contracts, Lookup};
 use crate::rows::Columns;
 use crate::rows::{int, opt_text};
 use crate::sql::Sql;
@@ -117,6 +118,17 @@ impl Store {
         scope: &Scope,
         customer_id: &str,
     ) -> Result<Option<Vec<ContractView>>> {
+        let seen = match self.read_cache.contracts(scope, customer_id) {
+            Lookup::Hit(contracts) => return Ok(contracts),
+            Lookup::Miss(seen) => seen,
+        };
+        let contracts = self.read_customer_contracts(scope, customer_id).await?;
+        self.read_cache
+            .put_contracts(scope, customer_id, &contracts, seen);
+        Ok(contracts)
+    }
+
+    async fn read_customer_contracts(&self, scope: &Scope, customer_id: &str) -> Result<Contracts> {
         let mut sql = Sql::new(concat!(
             "SELECT m.id AS member, ",
             view_columns!(),

@@ -138,6 +138,7 @@ impl Store {
             count_members(&mut tx, scope, inserted as i64).await?;
         }
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(skipped)
     }
 }

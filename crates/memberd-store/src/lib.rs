@@ -22,6 +22,7 @@ mod payment_methods;
 mod payments;
 mod plans;
 mod pool;
+mod read_cache;
 mod reads;
 mod rows;
 mod scheduler;

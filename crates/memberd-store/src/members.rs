@@ -191,6 +191,7 @@ impl Store {
         // lock instead of being held while waiting for it.
         count_members(&mut tx, scope, 1).await?;
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(())
     }
 
@@ -242,6 +243,7 @@ impl Store {
             connections.push(view);
         }
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(MemberView {
             member: member.clone(),
             connections,
@@ -412,6 +414,7 @@ impl Store {
         .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
         events::record(&mut tx, self.backend, scope, &new_events, next.updated_at).await?;
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(MemberView {
             member: next,
             connections: current.connections,
@@ -445,6 +448,7 @@ impl Store {
         .await?;
         count_members(&mut tx, scope, -1).await?;
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(())
     }
 }

@@ -221,6 +221,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(next)
     }
 }

@@ -7,6 +7,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Connection, Executor};
 
 use crate::key_cache::KeyCache;
+use crate::read_cache::ReadCache;
 use crate::reads::{end_idle_snapshots, DirectSqlite, Reader, Session};
 use crate::rows::Columns;
 use crate::sql::Sql;
@@ -52,6 +53,8 @@ pub struct Store {
     pub(crate) fast: Option<Arc<DirectSqlite>>,
     /// Keys recently looked up (see `key_cache`).
     pub(crate) keys: Arc<KeyCache>,
+    /// On PostgreSQL, the hottest reads once `start_read_cache` is called (see `read_cache`).
+    pub(crate) read_cache: Arc<ReadCache>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -126,6 +129,7 @@ impl Store {
                     backend,
                     fast,
                     keys: Arc::default(),
+                    read_cache: Arc::default(),
                 })
             }
             Backend::Postgres => {
@@ -142,6 +146,7 @@ impl Store {
                     backend,
                     fast: None,
                     keys: Arc::default(),
+                    read_cache: Arc::new(ReadCache::for_postgres(url)),
                 })
             }
         }
@@ -202,8 +207,22 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps the hottest reads in memory from now on, each for at most `lifetime`, on
+    /// PostgreSQL (see `read_cache`); returns once the connection that listens for changes
+    /// has been tried. The server calls this; tools that only write, or read once, need not.
+    /// Does nothing on SQLite or for a zero lifetime.
+    pub async fn start_read_cache(&self, lifetime: Duration) {
+        self.read_cache.start(lifetime).await;
+    }
+
+    /// Stops keeping reads in memory, and closes the connection that listens for changes.
+    pub fn stop_read_cache(&self) {
+        self.read_cache.stop();
+    }
+
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        self.read_cache.stop();
         self.read.close().await;
         self.write.close().await;
     }

@@ -198,6 +198,7 @@ impl Store {
         touch_member(&mut tx, scope, &claimed.member_id, at).await?;
         events::record(&mut tx, self.backend, scope, &new_events, at).await?;
         tx.commit().await?;
+        self.read_cache.changed(scope);
         Ok(Applied::Done)
     }
 

@@ -2,7 +2,7 @@
 //! The API suite in crates/memberd/tests covers behaviour end to end; these pin what only
 //! the store can see, such as the SQL both backends must accept.
 
-use memberd_core::plan::{PlanDraft, PriceDraft};
+use memberd_core::plan::{PlanDraft, PlanPatch, PriceDraft};
 use memberd_core::{
     AppId, ConnectionStatus, Email, Environment, Interval, KeyId, Member, MemberPatch, NewEvent,
     NewMember, Plan, PlanStatus, PlanType, Scope, Timestamp,
@@ -579,13 +579,199 @@ async fn postgres_connections_dropped_while_idle_are_replaced() {
     drop_postgres(store, admin, name).await;
 }
 
+/// Polls `read` until it returns `want`, failing after a generous deadline.
+async fn eventually<T, F, Fut>(what: &str, want: T, read: F)
+where
+    T: PartialEq + std::fmt::Debug,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = read().await;
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// On PostgreSQL the access check's and membership status's reads are answered from memory,
+/// and a change made by another node (here a second store, and plain SQL) reaches them through
+/// the triggers' notifications, also after the connection that listens for them was killed.
+/// Entries live for an hour here, so only a notification can make a change show.
+#[tokio::test]
+async fn postgres_cached_reads_follow_changes_made_elsewhere() {
+    let Some((node, admin, name)) = postgres().await else {
+        return;
+    };
+    let base = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
+    let (base, _) = base.rsplit_once('/').unwrap();
+    let elsewhere = Store::connect(&format!("{base}/{name}")).await.unwrap();
+    let scope = scope(&node).await;
+    let plan = paid_plan(0);
+    node.insert_plan(&scope, &plan).await.unwrap();
+    let (ann, ev) = new_member("ann@example.com", Some("cust-1"));
+    node.insert_member(&scope, &ann, &ev).await.unwrap();
+    // Started after the set-up, so that no notification of it is still on its way.
+    node.start_read_cache(std::time::Duration::from_secs(3600))
+        .await;
+    let permissions = || async {
+        let (permissions, _) = node.access_grants(&scope, &ann.id).await.unwrap().unwrap();
+        permissions
+    };
+    let set_permissions = |value: &'static str| {
+        let sql = format!(
+            "UPDATE members SET permissions = '[\"{value}\"]' WHERE id = '{}'",
+            ann.id
+        );
+        let elsewhere = elsewhere.clone();
+        async move { elsewhere.execute_admin(&sql).await.unwrap() }
+    };
+    assert!(permissions().await.is_empty());
+
+    // Unannounced, a change stays unseen: the read is answered from memory.
+    elsewhere
+        .execute_admin("ALTER TABLE members DISABLE TRIGGER members_updated")
+        .await
+        .unwrap();
+    set_permissions("quiet").await;
+    assert!(permissions().await.is_empty(), "served from memory");
+    elsewhere
+        .execute_admin("ALTER TABLE members ENABLE TRIGGER members_updated")
+        .await
+        .unwrap();
+
+    set_permissions("loud").await;
+    eventually("access grants", vec!["loud".to_string()], permissions).await;
+
+    let contracts = || async {
+        node.customer_contracts(&scope, "cust-1")
+            .await
+            .unwrap()
+            .map(|c| c.len())
+    };
+    assert_eq!(contracts().await, Some(0));
+    let now = t("2026-01-05T00:00:00Z");
+    elsewhere
+        .connect_plan(&scope, &ann.id, &plan.id, None, now)
+        .await
+        .unwrap();
+    eventually("membership contracts", Some(1), contracts).await;
+
+    admin
+        .execute_admin(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND query LIKE 'LISTEN%'"
+        ))
+        .await
+        .unwrap();
+    set_permissions("after the listener came back").await;
+    eventually(
+        "access grants after the listener was killed",
+        vec!["after the listener came back".to_string()],
+        permissions,
+    )
+    .await;
+
+    elsewhere.close().await;
+    drop_postgres(node, admin, name).await;
+}
+
+/// A change made through the cached store itself shows in its next read at once, without
+/// waiting for a notification: here the triggers are off, so none comes.
+#[tokio::test]
+async fn postgres_cached_reads_see_their_own_stores_changes_at_once() {
+    let Some((node, admin, name)) = postgres().await else {
+        return;
+    };
+    for table in ["members", "plans", "plan_connections"] {
+        node.execute_admin(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
+            .await
+            .unwrap();
+    }
+    node.start_read_cache(std::time::Duration::from_secs(3600))
+        .await;
+    let scope = scope(&node).await;
+    let plan = paid_plan(0);
+    node.insert_plan(&scope, &plan).await.unwrap();
+    let (ann, ev) = new_member("ann@example.com", Some("cust-1"));
+    assert!(node.access_grants(&scope, &ann.id).await.unwrap().is_none());
+    assert!(node
+        .customer_contracts(&scope, "cust-1")
+        .await
+        .unwrap()
+        .is_none());
+
+    node.insert_member(&scope, &ann, &ev).await.unwrap();
+    let grants = || async { node.access_grants(&scope, &ann.id).await.unwrap() };
+    let contracts = || async {
+        node.customer_contracts(&scope, "cust-1")
+            .await
+            .unwrap()
+            .map(|c| c.len())
+    };
+    assert_eq!(grants().await.unwrap().1.len(), 0);
+    assert_eq!(contracts().await, Some(0));
+
+    let now = t("2026-01-05T00:00:00Z");
+    let connected = node
+        .connect_plan(&scope, &ann.id, &plan.id, None, now)
+        .await
+        .unwrap();
+    assert_eq!(grants().await.unwrap().1[0].permissions, ["gold"]);
+    assert_eq!(contracts().await, Some(1));
+
+    node.change_connection(
+        &scope,
+        &connected.connection.id,
+        ConnectionRequest::Pause { resume_at: None },
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        grants().await.unwrap().1[0].status,
+        ConnectionStatus::Paused
+    );
+
+    let patch = PlanPatch {
+        permissions: Some(vec!["platinum".into()]),
+        ..Default::default()
+    };
+    node.update_plan(&scope, &plan.id, |p| p.patch(patch, now))
+        .await
+        .unwrap();
+    assert_eq!(grants().await.unwrap().1[0].permissions, ["platinum"]);
+
+    let patch = MemberPatch {
+        permissions: Some(vec!["own".into()]),
+        ..Default::default()
+    };
+    node.update_member(&scope, &ann.id, |m| m.patch(patch, now))
+        .await
+        .unwrap();
+    assert_eq!(grants().await.unwrap().0, ["own"]);
+
+    node.delete_member(&scope, &ann.id, now).await.unwrap();
+    assert!(grants().await.is_none());
+    assert_eq!(contracts().await, None);
+
+    drop_postgres(node, admin, name).await;
+}
+
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
             $(#[tokio::test] async fn $case() { let (store, dir) = super::sqlite().await; super::$case(&store).await; store.close().await; let _ = std::fs::remove_dir_all(dir); })*
         }
         mod on_postgres {
-            $(#[tokio::test] async fn $case() { if let Some((store, admin, name)) = super::postgres().await { super::$case(&store).await; super::drop_postgres(store, admin, name).await; } })*
+            // With the read cache on, as `memberd serve` runs.
+            $(#[tokio::test] async fn $case() { if let Some((store, admin, name)) = super::postgres().await { store.start_read_cache(std::time::Duration::from_secs(3600)).await; super::$case(&store).await; super::drop_postgres(store, admin, name).await; } })*
         }
     };
 }

@@ -132,6 +132,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MEMBERD_SERVING_THREADS")]
     pub serving_threads: Option<usize>,
 
+    /// On PostgreSQL, how long an access check or membership status may be answered from
+    /// memory, in milliseconds. Every node drops such an answer as soon as its data changes;
+    /// this bounds how stale it could get if that news stopped arriving. 0 turns it off.
+    #[arg(long, env = "MEMBERD_READ_CACHE_MS", default_value_t = 1000)]
+    pub read_cache_ms: u64,
+
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 

@@ -153,6 +153,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         serving_threads: args
             .serving_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        read_cache_lifetime: Duration::from_millis(args.read_cache_ms),
     };
     let store = open(url).await?;
     let listener = TcpListener::bind(config.listen)

@@ -1,0 +1,4 @@
+-- Nothing to do on SQLite: ../postgres/0009_read_notifications.sql adds the triggers that tell
+-- memberd nodes sharing a PostgreSQL database what changed, and SQLite has no such nodes. This
+-- file keeps the two folders' numbering in step.
+SELECT 1;
