@@ -205,6 +205,16 @@ async fn run_backend(
             Target::get(status_path.clone(), &main.sandbox),
         ),
         (
+            // Not the target's figure: spread over a million customers, nearly every read
+            // goes to the database (PostgreSQL keeps only recent ones in memory).
+            format!("status of a random one of {big} customers"),
+            Target::get_random(
+                format!("/api/external/v2/membership-status?shop={SHOP}&customerId=cust-"),
+                settings.big,
+                &main.sandbox,
+            ),
+        ),
+        (
             "member retrieve".into(),
             Target::get(format!("/v1/members/{vip_id}"), &main.sandbox),
         ),

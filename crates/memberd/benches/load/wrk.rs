@@ -13,6 +13,8 @@ pub struct Target {
     pub headers: Vec<(&'static str, String)>,
     /// For POSTs that create members: each request gets a fresh email under this prefix.
     pub unique_email_body: Option<String>,
+    /// Each request appends to `path` a number drawn below this: reads spread over many rows.
+    pub random_below: Option<usize>,
 }
 
 impl Target {
@@ -22,6 +24,15 @@ impl Target {
             path: path.into(),
             headers: vec![("Authorization", format!("Bearer {key}"))],
             unique_email_body: None,
+            random_below: None,
+        }
+    }
+
+    /// A GET of `path` followed by a random number below `n`, such as a customer id's tail.
+    pub fn get_random(path: impl Into<String>, n: usize, key: &str) -> Target {
+        Target {
+            random_below: Some(n),
+            ..Target::get(path, key)
         }
     }
 
@@ -34,6 +45,7 @@ impl Target {
                 ("Content-Type", "application/json".into()),
             ],
             unique_email_body: Some(email_prefix.to_owned()),
+            random_below: None,
         }
     }
 }
@@ -98,6 +110,12 @@ function request()
 end
 "#,
             prefix = lua_string(prefix)
+        ));
+    }
+    if let Some(n) = target.random_below {
+        lua.push_str(&format!(
+            "function request()\n  return wrk.format(nil, wrk.path .. math.random(0, {}))\nend\n",
+            n.saturating_sub(1)
         ));
     }
     if let Some(ms) = think_ms {
