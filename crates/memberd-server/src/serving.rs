@@ -127,7 +127,8 @@ async fn hand_out(
     stopped: watch::Receiver<bool>,
 ) {
     let mut stop = pin!(crate::until(stopped));
-    for queue in queues.iter().cycle() {
+    let mut next = 0;
+    loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut stop => return,
@@ -144,11 +145,33 @@ async fn hand_out(
         };
         match stream.into_std() {
             Ok(stream) => {
-                let _ = queue.send((stream, peer));
+                if hand_to_next(&queues, &mut next, (stream, peer)).is_err() {
+                    tracing::error!("every serving thread has stopped: no longer accepting");
+                    return;
+                }
             }
             Err(err) => tracing::warn!(error = %err, "could not hand a connection over"),
         }
     }
+}
+
+/// Sends `item` to the queue at `next` or, if that one's thread has stopped (a panic outside
+/// any request), to the next that still takes it; gives it back when none does.
+fn hand_to_next<T>(
+    queues: &[mpsc::UnboundedSender<T>],
+    next: &mut usize,
+    item: T,
+) -> Result<(), T> {
+    let mut item = item;
+    for _ in 0..queues.len() {
+        let queue = &queues[*next % queues.len()];
+        *next = (*next + 1) % queues.len();
+        match queue.send(item) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::SendError(back)) => item = back,
+        }
+    }
+    Err(item)
 }
 
 fn is_about_one_connection(err: &io::Error) -> bool {
@@ -158,4 +181,30 @@ fn is_about_one_connection(err: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_skip_a_serving_thread_that_has_stopped() {
+        let (first, mut first_rx) = mpsc::unbounded_channel();
+        let (stopped, stopped_rx) = mpsc::unbounded_channel();
+        let (third, mut third_rx) = mpsc::unbounded_channel();
+        drop(stopped_rx);
+        let queues = [first, stopped, third];
+        let mut next = 0;
+        for n in 1..=4 {
+            hand_to_next(&queues, &mut next, n).unwrap();
+        }
+        let drain = |rx: &mut mpsc::UnboundedReceiver<i32>| {
+            std::iter::from_fn(|| rx.try_recv().ok()).collect::<Vec<_>>()
+        };
+        assert_eq!(drain(&mut first_rx), [1, 3]);
+        assert_eq!(drain(&mut third_rx), [2, 4]);
+
+        drop((first_rx, third_rx));
+        assert_eq!(hand_to_next(&queues, &mut next, 5), Err(5));
+    }
 }
