@@ -53,7 +53,7 @@ pub struct Store {
     pub(crate) fast: Option<Arc<DirectSqlite>>,
     /// Keys recently looked up (see `key_cache`).
     pub(crate) keys: Arc<KeyCache>,
-    /// On PostgreSQL, the hottest reads once `start_read_cache` is called (see `read_cache`).
+    /// The hottest reads, once `start_read_cache` is called (see `read_cache`).
     pub(crate) read_cache: Arc<ReadCache>,
 }
 
@@ -123,13 +123,14 @@ impl Store {
                 if let Some(fast) = &fast {
                     tokio::spawn(end_idle_snapshots(Arc::downgrade(fast)));
                 }
+                let read_cache = Arc::new(ReadCache::for_sqlite(fast.clone()));
                 Ok(Store {
                     read,
                     write,
                     backend,
                     fast,
                     keys: Arc::default(),
-                    read_cache: Arc::default(),
+                    read_cache,
                 })
             }
             Backend::Postgres => {
@@ -207,10 +208,10 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps the hottest reads in memory from now on, each for at most `lifetime`, on
-    /// PostgreSQL (see `read_cache`); returns once the connection that listens for changes
-    /// has been tried. The server calls this; tools that only write, or read once, need not.
-    /// Does nothing on SQLite or for a zero lifetime.
+    /// Keeps the hottest reads in memory from now on, each for at most `lifetime` (see
+    /// `read_cache`); on PostgreSQL, returns once the connection that listens for changes has
+    /// been tried. The server calls this; tools that only write, or read once, need not.
+    /// Does nothing for a zero lifetime or an in-memory SQLite database.
     pub async fn start_read_cache(&self, lifetime: Duration) {
         self.read_cache.start(lifetime).await;
     }

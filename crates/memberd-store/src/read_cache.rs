@@ -1,11 +1,16 @@
-//! The hottest reads on PostgreSQL — the access check's grants and Appstle's membership
-//! status — kept in memory, so that a gated page costs no round trip to the database.
+//! The hottest reads — the access check's grants and Appstle's membership status — kept in
+//! memory, so that a gated page costs no round trip to the database.
 //!
 //! On PostgreSQL every read was a round trip to a server on the same cores: at 12,500 access
 //! checks a second memberd and PostgreSQL each used a core, most of it waking each other up.
-//! SQLite reads in-process and is not cached.
+//! On SQLite a read is in-process, and the cache saves running the query and decoding its rows.
 //!
-//! An entry stops being used when the data it was read from may have changed:
+//! On SQLite, the cache is emptied whenever the WAL-index header has changed since it was last
+//! looked at: every commit rewrites it, from any connection of any process (see `wal_index`),
+//! so nothing read before a commit is used after it. Every commit counts, even one that
+//! touched nothing cached; that keeps the rule plain.
+//!
+//! On PostgreSQL an entry stops being used when the data it was read from may have changed:
 //! - a change made through this store drops its environment's entries as it commits, so a
 //!   client reads its own writes;
 //! - a change made anywhere else (another node, the CLI, plain SQL) reaches every node as a
@@ -32,6 +37,8 @@ use sqlx::postgres::PgListener;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
+use crate::reads::DirectSqlite;
+use crate::wal_index::Header;
 use crate::ContractView;
 
 /// The channel the triggers of migration 0009 notify, with `"<app id> <env>"` as payload.
@@ -58,15 +65,29 @@ pub(crate) enum Lookup<T> {
 #[derive(Default)]
 pub(crate) struct ReadCache {
     state: Mutex<State>,
-    /// The PostgreSQL URL to listen on; `None` on SQLite.
-    url: Option<String>,
+    source: Source,
     listener: Mutex<Option<AbortHandle>>,
+}
+
+/// Where the cache learns of changes.
+#[derive(Default)]
+enum Source {
+    /// Nowhere: nothing is cached (an in-memory SQLite database).
+    #[default]
+    None,
+    /// Notifications, on a connection of its own to this URL.
+    Postgres(String),
+    /// The WAL-index header of the database file.
+    Sqlite(Arc<DirectSqlite>),
 }
 
 #[derive(Default)]
 struct State {
-    /// Whether the listener is connected: entries are stored and used only then.
+    /// Whether the cache is on (on PostgreSQL: its listener is connected): entries are stored
+    /// and used only then.
     live: bool,
+    /// On SQLite, the WAL-index header when the cache was last looked at.
+    wal_header: Option<Header>,
     /// How long an entry is used.
     lifetime: Duration,
     generation: u64,
@@ -91,22 +112,33 @@ struct Entries {
 impl ReadCache {
     pub(crate) fn for_postgres(url: &str) -> ReadCache {
         ReadCache {
-            url: Some(url.to_owned()),
+            source: Source::Postgres(url.to_owned()),
             ..ReadCache::default()
         }
     }
 
-    /// Starts the listener, once, and returns when its first attempt to connect has
-    /// succeeded or failed; until it is connected, nothing is cached. Entries are used for
-    /// at most `lifetime`. Does nothing on SQLite, or for a zero lifetime.
+    pub(crate) fn for_sqlite(fast: Option<Arc<DirectSqlite>>) -> ReadCache {
+        ReadCache {
+            source: fast.map_or(Source::None, Source::Sqlite),
+            ..ReadCache::default()
+        }
+    }
+
+    /// Turns the cache on, entries used for at most `lifetime` (zero: leaves it off). On
+    /// PostgreSQL it starts the listener, once, and returns when its first attempt to connect
+    /// has succeeded or failed; until it is connected, nothing is cached.
     pub(crate) async fn start(self: &Arc<Self>, lifetime: Duration) {
-        let Some(url) = self.url.clone() else { return };
         if lifetime.is_zero() {
             return;
         }
         if let Some(mut state) = self.state() {
             state.lifetime = lifetime;
         }
+        let url = match &self.source {
+            Source::None => return,
+            Source::Sqlite(_) => return self.set_live(true),
+            Source::Postgres(url) => url.clone(),
+        };
         let (tried, first_try) = oneshot::channel();
         {
             let Ok(mut listener) = self.listener.lock() else {
@@ -121,7 +153,7 @@ impl ReadCache {
         let _ = first_try.await;
     }
 
-    /// Stops the listener, and with it the cache.
+    /// Turns the cache off, and stops the listener.
     pub(crate) fn stop(&self) {
         if let Some(task) = self.listener.lock().ok().and_then(|mut l| l.take()) {
             task.abort();
@@ -196,12 +228,24 @@ impl ReadCache {
         Q: Hash + Eq + ?Sized,
         T: Clone,
     {
+        // Read before the lock: a system call.
+        let wal_header = match &self.source {
+            Source::Sqlite(fast) => match fast.wal_header() {
+                Some(header) => Some(header),
+                None => return Lookup::Miss(None),
+            },
+            _ => None,
+        };
         let found = {
-            let Some(state) = self.state() else {
+            let Some(mut state) = self.state() else {
                 return Lookup::Miss(None);
             };
             if !state.live {
                 return Lookup::Miss(None);
+            }
+            if wal_header.is_some() && state.wal_header != wal_header {
+                state.wal_header = wal_header;
+                state.forget_all();
             }
             let fresh = state
                 .scopes

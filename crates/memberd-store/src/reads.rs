@@ -153,9 +153,15 @@ impl DirectSqlite {
         result
     }
 
+    /// The WAL-index header as it is now: it changes with every commit, from any process.
+    /// `None` when it cannot be read, which callers take as "changed".
+    pub(crate) fn wal_header(&self) -> Option<Header> {
+        self.wal.as_ref().and_then(WalIndex::header)
+    }
+
     /// A connection in a read transaction that sees every commit made before this call.
     fn take(&self) -> Result<ReadConnection> {
-        let header = self.wal.as_ref().and_then(WalIndex::header);
+        let header = self.wal_header();
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut conn = match pooled {
             Some(conn) => conn,

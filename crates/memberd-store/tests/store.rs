@@ -764,10 +764,70 @@ async fn postgres_cached_reads_see_their_own_stores_changes_at_once() {
     drop_postgres(node, admin, name).await;
 }
 
+/// On SQLite the cached reads see every commit at once, also one made by another process's
+/// connections (here a second store on the same file) and by plain SQL: the cache is emptied
+/// whenever the WAL-index header has changed. Entries live for an hour here.
+#[tokio::test]
+async fn sqlite_cached_reads_see_each_commit_of_another_connection_at_once() {
+    let (node, dir) = sqlite().await;
+    let elsewhere = Store::connect(&format!("sqlite:{}", dir.join("t.db").display()))
+        .await
+        .unwrap();
+    node.start_read_cache(std::time::Duration::from_secs(3600))
+        .await;
+    let scope = scope(&node).await;
+    let plan = paid_plan(0);
+    node.insert_plan(&scope, &plan).await.unwrap();
+    let (ann, ev) = new_member("ann@example.com", Some("cust-1"));
+    node.insert_member(&scope, &ann, &ev).await.unwrap();
+    let permissions = || async {
+        let (permissions, _) = node.access_grants(&scope, &ann.id).await.unwrap().unwrap();
+        permissions
+    };
+    let contracts = || async {
+        node.customer_contracts(&scope, "cust-1")
+            .await
+            .unwrap()
+            .map(|c| c.len())
+    };
+    assert!(permissions().await.is_empty());
+    assert!(permissions().await.is_empty());
+    assert_eq!(contracts().await, Some(0));
+
+    let now = t("2026-01-05T00:00:00Z");
+    let patch = MemberPatch {
+        permissions: Some(vec!["elsewhere".into()]),
+        ..Default::default()
+    };
+    elsewhere
+        .update_member(&scope, &ann.id, |m| m.patch(patch, now))
+        .await
+        .unwrap();
+    assert_eq!(permissions().await, ["elsewhere"]);
+    elsewhere
+        .connect_plan(&scope, &ann.id, &plan.id, None, now)
+        .await
+        .unwrap();
+    assert_eq!(contracts().await, Some(1));
+    elsewhere
+        .execute_admin(&format!(
+            "UPDATE members SET permissions = '[\"plain sql\"]' WHERE id = '{}'",
+            ann.id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(permissions().await, ["plain sql"]);
+
+    elsewhere.close().await;
+    node.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
-            $(#[tokio::test] async fn $case() { let (store, dir) = super::sqlite().await; super::$case(&store).await; store.close().await; let _ = std::fs::remove_dir_all(dir); })*
+            // With the read cache on, as `memberd serve` runs.
+            $(#[tokio::test] async fn $case() { let (store, dir) = super::sqlite().await; store.start_read_cache(std::time::Duration::from_secs(3600)).await; super::$case(&store).await; store.close().await; let _ = std::fs::remove_dir_all(dir); })*
         }
         mod on_postgres {
             // With the read cache on, as `memberd serve` runs.
