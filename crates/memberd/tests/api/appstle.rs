@@ -98,17 +98,22 @@ async fn customer_on_plan(app: &TestApp, key: &str, customer: &str) -> (Value, V
 }
 
 /// Runs one of the seed's curl commands as it stands, against this server and key.
-fn seed_curl(app: &TestApp, key: &str, command: &str) -> Value {
+/// Runs a seed's curl command against the test server. On a blocking thread: blocking one of
+/// the test runtime's two workers could leave a server task queued behind it, and curl
+/// waiting for that task forever.
+async fn seed_curl(app: &TestApp, key: &str, command: &str) -> Value {
     let command = command
         .replace("https://membership-admin.appstle.com", &app.base)
         .replace("YOUR_API_KEY", key);
-    let output = Command::new("bash")
-        .args([
-            "-c",
-            &format!("{command} --silent --show-error --fail-with-body"),
-        ])
-        .output()
-        .expect("curl runs");
+    let script = format!("{command} --silent --show-error --fail-with-body");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .expect("curl runs")
+    })
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -127,7 +132,7 @@ async fn the_seed_examples_work_as_written(app: Arc<TestApp>) {
         &key,
         r#"curl -X GET "https://membership-admin.appstle.com/api/external/v2/membership-contracts?shop=your-store.myshopify.com&customerId=12345" \
   -H "X-API-Key: YOUR_API_KEY""#,
-    );
+    ).await;
     assert_eq!(list["totalElements"], 1);
     let contract = &list["content"][0];
     let contract_id = contract["id"].as_i64().expect("a numeric id");
@@ -153,7 +158,7 @@ async fn the_seed_examples_work_as_written(app: Arc<TestApp>) {
         &key,
         r#"curl -X GET "https://membership-admin.appstle.com/api/external/v2/membership-status?shop=your-store.myshopify.com&customerId=12345" \
   -H "X-API-Key: YOUR_API_KEY""#,
-    );
+    ).await;
     assert_eq!(status["status"], "ACTIVE");
     assert_eq!(status["active"], true);
     assert_eq!(status["activePlans"][0]["planName"], "Gold Member");
@@ -161,7 +166,7 @@ async fn the_seed_examples_work_as_written(app: Arc<TestApp>) {
     assert_eq!(status["activePlans"][0]["contractId"], contract_id);
 
     let one = seed_curl(&app, &key, &r#"curl -X GET "https://membership-admin.appstle.com/api/external/v2/membership-contracts/{contractId}?shop=your-store.myshopify.com" \
-  -H "X-API-Key: YOUR_API_KEY""#.replace("{contractId}", &contract_id.to_string()));
+  -H "X-API-Key: YOUR_API_KEY""#.replace("{contractId}", &contract_id.to_string())).await;
     assert_eq!(&one, contract);
 
     let plans = seed_curl(
@@ -169,31 +174,31 @@ async fn the_seed_examples_work_as_written(app: Arc<TestApp>) {
         &key,
         r#"curl -X GET "https://membership-admin.appstle.com/api/external/v2/membership-plans?shop=your-store.myshopify.com" \
   -H "X-API-Key: YOUR_API_KEY""#,
-    );
+    ).await;
     assert_eq!(plans[0]["id"], plan["id"]);
     assert_eq!(plans[0]["prices"][0]["billingCycleType"], "MONTHLY");
 
     let paused = seed_curl(&app, &key, &r#"curl -X POST "https://membership-admin.appstle.com/api/external/v2/membership-contracts/{contractId}/pause?shop=your-store.myshopify.com" \
-  -H "X-API-Key: YOUR_API_KEY""#.replace("{contractId}", &contract_id.to_string()));
+  -H "X-API-Key: YOUR_API_KEY""#.replace("{contractId}", &contract_id.to_string())).await;
     assert_eq!(paused["status"], "PAUSED");
     let gated = seed_curl(
         &app,
         &key,
         r#"curl -X GET "https://membership-admin.appstle.com/api/external/v2/membership-status?shop=your-store.myshopify.com&customerId=12345" \
   -H "X-API-Key: YOUR_API_KEY""#,
-    );
+    ).await;
     assert_eq!(
         (&gated["status"], &gated["active"]),
         (&json!("INACTIVE"), &json!(false))
     );
     let resumed = seed_curl(&app, &key, &r#"curl -X POST "https://membership-admin.appstle.com/api/external/v2/membership-contracts/{contractId}/resume?shop=your-store.myshopify.com" \
-  -H "X-API-Key: YOUR_API_KEY""#.replace("{contractId}", &contract_id.to_string()));
+  -H "X-API-Key: YOUR_API_KEY""#.replace("{contractId}", &contract_id.to_string())).await;
     assert_eq!(resumed["status"], "ACTIVE");
 
     let cancelled = seed_curl(&app, &key, &r#"curl -X POST "https://membership-admin.appstle.com/api/external/v2/membership-contracts/{contractId}/cancel?shop=your-store.myshopify.com" \
   -H "X-API-Key: YOUR_API_KEY" \
   -H "Content-Type: application/json" \
-  -d '{"reason": "Customer requested cancellation via support ticket"}'"#.replace("{contractId}", &contract_id.to_string()));
+  -d '{"reason": "Customer requested cancellation via support ticket"}'"#.replace("{contractId}", &contract_id.to_string())).await;
     assert_eq!(cancelled["status"], "CANCELLED");
     assert_eq!(
         cancelled["cancellationReason"],
