@@ -29,9 +29,10 @@ pub struct Config {
     /// writes handed to the runtime `serve` is called on (see `serving`); 0 serves on that
     /// runtime alone. SQLite only: on PostgreSQL requests are always served on that runtime.
     pub serving_threads: usize,
-    /// On PostgreSQL, how long an access check's or membership status's read may be answered
-    /// from memory. A change drops it at once, on every node; this bounds how stale it can
-    /// get should the connection that hears of changes die unnoticed. Zero turns caching off.
+    /// The longest an access check's, membership status's or member's read is answered from
+    /// memory. A change drops it at once (on PostgreSQL, on every node); this bounds how stale
+    /// it can get should the connection that hears of changes die unnoticed. Zero turns
+    /// caching off.
     pub read_cache_lifetime: Duration,
 }
 

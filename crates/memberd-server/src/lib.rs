@@ -157,8 +157,8 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// race for ports. With `config.serving_threads` (SQLite only), requests are served on
 /// threads of their own and writes come back to the caller's runtime (see `serving`). Unless
 /// `config.run_workers` is off, the webhook dispatcher runs alongside and finishes its pass in
-/// flight too. On PostgreSQL the hottest reads are kept in memory while it serves (see the
-/// store's `read_cache`).
+/// flight too. The hottest reads are kept in memory while it serves (see the store's
+/// `read_cache`).
 pub async fn serve(
     mut config: Config,
     store: Store,

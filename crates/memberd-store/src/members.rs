@@ -6,6 +6,7 @@ use sqlx::AnyConnection;
 
 use crate::connections::{connect_in, load_views_with, lock_member};
 use crate::plans::{into_page, page_tail};
+use crate::read_cache::Lookup;
 use crate::reads::Reader;
 use crate::rows::Columns;
 use crate::rows::{
@@ -251,9 +252,15 @@ impl Store {
     }
 
     pub async fn get_member(&self, scope: &Scope, id: &MemberId) -> Result<Option<MemberView>> {
+        let seen = match self.read_cache.member(scope, id) {
+            Lookup::Hit(member) => return Ok(member),
+            Lookup::Miss(seen) => seen,
+        };
         let mut pooled = None;
         let mut reader = self.reader(&mut pooled).await?;
-        find_one(&mut reader, scope, "id", id.as_str()).await
+        let member = find_one(&mut reader, scope, "id", id.as_str()).await?;
+        self.read_cache.put_member(scope, id, &member, seen);
+        Ok(member)
     }
 
     pub async fn get_member_by_email(

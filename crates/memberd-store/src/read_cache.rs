@@ -1,5 +1,5 @@
-//! The hottest reads — the access check's grants and Appstle's membership status — kept in
-//! memory, so that a gated page costs no round trip to the database.
+//! The hottest reads — the access check's grants, Appstle's membership status and a member
+//! by id — kept in memory, so that a gated page costs no round trip to the database.
 //!
 //! On PostgreSQL every read was a round trip to a server on the same cores: at 12,500 access
 //! checks a second memberd and PostgreSQL each used a core, most of it waking each other up.
@@ -39,7 +39,7 @@ use tokio::task::AbortHandle;
 
 use crate::reads::DirectSqlite;
 use crate::wal_index::Header;
-use crate::ContractView;
+use crate::{ContractView, MemberView};
 
 /// The channel the triggers of migration 0009 notify, with `"<app id> <env>"` as payload.
 const CHANNEL: &str = "memberd_reads";
@@ -54,6 +54,8 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 pub(crate) type Grants = Option<(Vec<String>, Vec<Grant>)>;
 /// A customer's contracts, as `Store::customer_contracts` returns them.
 pub(crate) type Contracts = Option<Vec<ContractView>>;
+/// A member, as `Store::get_member` returns them.
+pub(crate) type Member = Option<MemberView>;
 
 /// What a read learns from the cache before asking the database.
 pub(crate) enum Lookup<T> {
@@ -107,6 +109,7 @@ impl State {
 struct Entries {
     grants: FxHashMap<MemberId, (Arc<Grants>, Instant)>,
     contracts: FxHashMap<String, (Arc<Contracts>, Instant)>,
+    members: FxHashMap<MemberId, (Arc<Member>, Instant)>,
 }
 
 impl ReadCache {
@@ -189,12 +192,26 @@ impl ReadCache {
         self.put(scope, seen, |e| &mut e.contracts, customer, contracts);
     }
 
+    pub(crate) fn member(&self, scope: &Scope, id: &MemberId) -> Lookup<Member> {
+        self.lookup(scope, |e| &e.members, id)
+    }
+
+    pub(crate) fn put_member(
+        &self,
+        scope: &Scope,
+        id: &MemberId,
+        member: &Member,
+        seen: Option<u64>,
+    ) {
+        self.put(scope, seen, |e| &mut e.members, id, member);
+    }
+
     /// Drops what is cached of `scope`: called after a change to it commits.
     pub(crate) fn changed(&self, scope: &Scope) {
         if let Some(mut state) = self.state() {
             state.generation += 1;
             if let Some(gone) = state.scopes.remove(scope) {
-                state.entries -= gone.grants.len() + gone.contracts.len();
+                state.entries -= gone.grants.len() + gone.contracts.len() + gone.members.len();
             }
         }
     }

@@ -632,15 +632,21 @@ async fn postgres_cached_reads_follow_changes_made_elsewhere() {
         let elsewhere = elsewhere.clone();
         async move { elsewhere.execute_admin(&sql).await.unwrap() }
     };
+    let member_permissions = || async {
+        let member = node.get_member(&scope, &ann.id).await.unwrap().unwrap();
+        member.member.permissions
+    };
     assert!(permissions().await.is_empty());
+    assert!(member_permissions().await.is_empty());
 
-    // Unannounced, a change stays unseen: the read is answered from memory.
+    // Unannounced, a change stays unseen: the reads are answered from memory.
     elsewhere
         .execute_admin("ALTER TABLE members DISABLE TRIGGER members_updated")
         .await
         .unwrap();
     set_permissions("quiet").await;
     assert!(permissions().await.is_empty(), "served from memory");
+    assert!(member_permissions().await.is_empty(), "served from memory");
     elsewhere
         .execute_admin("ALTER TABLE members ENABLE TRIGGER members_updated")
         .await
@@ -648,6 +654,7 @@ async fn postgres_cached_reads_follow_changes_made_elsewhere() {
 
     set_permissions("loud").await;
     eventually("access grants", vec!["loud".to_string()], permissions).await;
+    eventually("member", vec!["loud".to_string()], member_permissions).await;
 
     let contracts = || async {
         node.customer_contracts(&scope, "cust-1")
@@ -752,14 +759,18 @@ async fn postgres_cached_reads_see_their_own_stores_changes_at_once() {
         permissions: Some(vec!["own".into()]),
         ..Default::default()
     };
+    let member = || async { node.get_member(&scope, &ann.id).await.unwrap() };
+    assert!(member().await.unwrap().member.permissions.is_empty());
     node.update_member(&scope, &ann.id, |m| m.patch(patch, now))
         .await
         .unwrap();
     assert_eq!(grants().await.unwrap().0, ["own"]);
+    assert_eq!(member().await.unwrap().member.permissions, ["own"]);
 
     node.delete_member(&scope, &ann.id, now).await.unwrap();
     assert!(grants().await.is_none());
     assert_eq!(contracts().await, None);
+    assert!(member().await.is_none());
 
     drop_postgres(node, admin, name).await;
 }
@@ -817,6 +828,9 @@ async fn sqlite_cached_reads_see_each_commit_of_another_connection_at_once() {
         .await
         .unwrap();
     assert_eq!(permissions().await, ["plain sql"]);
+    let member = node.get_member(&scope, &ann.id).await.unwrap().unwrap();
+    assert_eq!(member.member.permissions, ["plain sql"]);
+    assert_eq!(member.connections.len(), 1);
 
     elsewhere.close().await;
     node.close().await;

@@ -132,9 +132,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MEMBERD_SERVING_THREADS")]
     pub serving_threads: Option<usize>,
 
-    /// On PostgreSQL, how long an access check or membership status may be answered from
-    /// memory, in milliseconds. Every node drops such an answer as soon as its data changes;
-    /// this bounds how stale it could get if that news stopped arriving. 0 turns it off.
+    /// The longest an access check, membership status or member is answered from memory, in
+    /// milliseconds. Any change to its data ends it sooner (on PostgreSQL, on every node); on
+    /// PostgreSQL this bounds how stale it could get if that news stopped arriving. 0 turns
+    /// the cache off.
     #[arg(long, env = "MEMBERD_READ_CACHE_MS", default_value_t = 1000)]
     pub read_cache_ms: u64,
 
