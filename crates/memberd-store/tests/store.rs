@@ -579,6 +579,16 @@ async fn postgres_connections_dropped_while_idle_are_replaced() {
     drop_postgres(store, admin, name).await;
 }
 
+/// A scope with a paid plan and a member whose customer id is `cust-1`, not yet connected.
+async fn customer_and_plan(store: &Store) -> (Scope, Plan, Member) {
+    let scope = scope(store).await;
+    let plan = paid_plan(0);
+    store.insert_plan(&scope, &plan).await.unwrap();
+    let (ann, ev) = new_member("ann@example.com", Some("cust-1"));
+    store.insert_member(&scope, &ann, &ev).await.unwrap();
+    (scope, plan, ann)
+}
+
 /// Polls `read` until it returns `want`, failing after a generous deadline.
 async fn eventually<T, F, Fut>(what: &str, want: T, read: F)
 where
@@ -612,11 +622,7 @@ async fn postgres_cached_reads_follow_changes_made_elsewhere() {
     let base = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
     let (base, _) = base.rsplit_once('/').unwrap();
     let elsewhere = Store::connect(&format!("{base}/{name}")).await.unwrap();
-    let scope = scope(&node).await;
-    let plan = paid_plan(0);
-    node.insert_plan(&scope, &plan).await.unwrap();
-    let (ann, ev) = new_member("ann@example.com", Some("cust-1"));
-    node.insert_member(&scope, &ann, &ev).await.unwrap();
+    let (scope, plan, ann) = customer_and_plan(&node).await;
     // Started after the set-up, so that no notification of it is still on its way.
     node.start_read_cache(std::time::Duration::from_secs(3600))
         .await;
@@ -786,11 +792,7 @@ async fn sqlite_cached_reads_see_each_commit_of_another_connection_at_once() {
         .unwrap();
     node.start_read_cache(std::time::Duration::from_secs(3600))
         .await;
-    let scope = scope(&node).await;
-    let plan = paid_plan(0);
-    node.insert_plan(&scope, &plan).await.unwrap();
-    let (ann, ev) = new_member("ann@example.com", Some("cust-1"));
-    node.insert_member(&scope, &ann, &ev).await.unwrap();
+    let (scope, plan, ann) = customer_and_plan(&node).await;
     let permissions = || async {
         let (permissions, _) = node.access_grants(&scope, &ann.id).await.unwrap().unwrap();
         permissions
