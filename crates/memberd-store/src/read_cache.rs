@@ -15,8 +15,8 @@
 //!   client reads its own writes;
 //! - a change made anywhere else (another node, the CLI, plain SQL) reaches every node as a
 //!   PostgreSQL notification on `memberd_reads`, sent at commit by triggers on members, plans
-//!   and plan connections (migration 0009), and drops that environment's entries within about
-//!   a millisecond;
+//!   and plan connections (migration 0009), and drops that environment's entries as soon as
+//!   it arrives;
 //! - the cache is only used while its listener is connected: notifications sent while it is
 //!   not are lost, so it is emptied when the connection drops and filled again once it is back;
 //! - an entry is used for at most the lifetime the server gives it (a second by default),
