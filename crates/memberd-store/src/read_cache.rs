@@ -47,8 +47,11 @@ const CHANNEL: &str = "memberd_reads";
 /// Bounds the memory of a flood of distinct members; the cache starts afresh then.
 const MAX_ENTRIES: usize = 10_000;
 
-/// How long to wait before listening again after the listener's connection failed.
+/// How long to wait before listening again after the listener's connection failed; doubled
+/// after each failure in a row, up to `RECONNECT_AFTER_AT_MOST`, so that a database that is
+/// down is neither hammered nor logged about twice a second.
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+const RECONNECT_AFTER_AT_MOST: Duration = Duration::from_secs(30);
 
 /// A member's permissions and grants, as `Store::access_grants` returns them.
 pub(crate) type Grants = Option<(Vec<String>, Vec<Grant>)>;
@@ -313,6 +316,7 @@ impl ReadCache {
 /// live only while it is connected.
 async fn listen(cache: Weak<ReadCache>, url: String, tried: oneshot::Sender<()>) {
     let mut tried = Some(tried);
+    let mut wait = RECONNECT_AFTER;
     loop {
         match PgListener::connect(&url).await {
             Ok(mut listener) => {
@@ -326,6 +330,7 @@ async fn listen(cache: Weak<ReadCache>, url: String, tried: oneshot::Sender<()>)
                         if let Some(tried) = tried.take() {
                             let _ = tried.send(());
                         }
+                        wait = RECONNECT_AFTER;
                         forward(&cache, &mut listener).await;
                         tracing::warn!("the read cache's listener lost its connection; reads go to the database until it is back");
                     }
@@ -341,7 +346,8 @@ async fn listen(cache: Weak<ReadCache>, url: String, tried: oneshot::Sender<()>)
             Some(cache) => cache.set_live(false),
             None => return,
         }
-        tokio::time::sleep(RECONNECT_AFTER).await;
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RECONNECT_AFTER_AT_MOST);
     }
 }
 
