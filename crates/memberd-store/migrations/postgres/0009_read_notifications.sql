@@ -3,8 +3,8 @@
 -- A change made anywhere counts: through another node, the CLI, or plain SQL. Statement
 -- triggers send one notification per environment and statement, so a bulk import costs a few,
 -- not one per row; PostgreSQL delivers them at commit, folding repeats within a transaction.
--- SQLite keeps no such cache: ../sqlite/0009_read_notifications.sql is empty, to keep the
--- numbering in step.
+-- SQLite needs no triggers (its cache watches the WAL index instead):
+-- ../sqlite/0009_read_notifications.sql is empty, to keep the numbering in step.
 CREATE FUNCTION memberd_reads_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('memberd_reads', scope)

@@ -206,7 +206,7 @@ async fn run_backend(
         ),
         (
             // Not the target's figure: spread over a million customers, nearly every read
-            // goes to the database (PostgreSQL keeps only recent ones in memory).
+            // misses the read cache (it keeps at most 10,000 answers) and goes to the database.
             format!("status of a random one of {big} customers"),
             Target::get_random(
                 format!("/api/external/v2/membership-status?shop={SHOP}&customerId=cust-"),
