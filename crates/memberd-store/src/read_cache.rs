@@ -452,6 +452,15 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_is_used_for_its_lifetime_at_most() {
+        let cache = live();
+        cache.state().unwrap().lifetime = Duration::from_millis(1);
+        read_and_store(&cache, &scope("app_a"), "mem_1", &["x"]);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(cached(&cache, &scope("app_a"), "mem_1").is_none());
+    }
+
+    #[test]
     fn a_full_cache_starts_afresh() {
         let cache = live();
         for i in 0..MAX_ENTRIES {

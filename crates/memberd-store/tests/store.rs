@@ -695,6 +695,33 @@ async fn postgres_cached_reads_follow_changes_made_elsewhere() {
     drop_postgres(node, admin, name).await;
 }
 
+/// `--read-cache-ms 0`: with a zero lifetime nothing is kept, so even a change no notification
+/// announces shows in the next read.
+#[tokio::test]
+async fn postgres_reads_are_not_cached_with_a_zero_lifetime() {
+    let Some((node, admin, name)) = postgres().await else {
+        return;
+    };
+    let (scope, _, ann) = customer_and_plan(&node).await;
+    node.start_read_cache(std::time::Duration::ZERO).await;
+    node.execute_admin("ALTER TABLE members DISABLE TRIGGER members_updated")
+        .await
+        .unwrap();
+    let permissions = || async {
+        let (permissions, _) = node.access_grants(&scope, &ann.id).await.unwrap().unwrap();
+        permissions
+    };
+    assert!(permissions().await.is_empty());
+    node.execute_admin(&format!(
+        "UPDATE members SET permissions = '[\"quiet\"]' WHERE id = '{}'",
+        ann.id
+    ))
+    .await
+    .unwrap();
+    assert_eq!(permissions().await, ["quiet"]);
+    drop_postgres(node, admin, name).await;
+}
+
 /// A change made through the cached store itself shows in its next read at once, without
 /// waiting for a notification: here the triggers are off, so none comes.
 #[tokio::test]
