@@ -352,7 +352,7 @@ pub(crate) async fn connect_in(
     let (connection, event) = PlanConnection::connect(member_id, &plan, price_id, &existing, now)?;
     let number = insert(conn, scope, &connection, member.test_clock_id.as_deref()).await?;
     touch_member(conn, scope, member_id, now).await?;
-    events::record(conn, store.backend, scope, &[event], now).await?;
+    events::record(conn, scope, &[event], now).await?;
     Ok(ConnectionView {
         connection,
         number,
@@ -403,7 +403,7 @@ impl Store {
                 payment.succeeded,
                 payment.failure_reason.as_deref(),
             );
-            events::record(&mut tx, self.backend, scope, &[event], now).await?;
+            events::record(&mut tx, scope, &[event], now).await?;
         }
         tx.commit().await?;
         self.read_cache.changed(scope);
@@ -469,7 +469,7 @@ impl Store {
         let (next, new_events) = current.apply(command, &connections, now)?;
         update(&mut tx, scope, &next).await?;
         touch_member(&mut tx, scope, member_id, now).await?;
-        events::record(&mut tx, self.backend, scope, &new_events, now).await?;
+        events::record(&mut tx, scope, &new_events, now).await?;
         tx.commit().await?;
         self.read_cache.changed(scope);
         Ok(ConnectionView {
@@ -572,7 +572,7 @@ impl Store {
         let (next, new_events) = current.apply(command, &others, now)?;
         update(&mut tx, scope, &next).await?;
         touch_member(&mut tx, scope, &member_id, now).await?;
-        events::record(&mut tx, self.backend, scope, &new_events, now).await?;
+        events::record(&mut tx, scope, &new_events, now).await?;
         let view = load_view(&mut tx, scope, id)
             .await?
             .ok_or_else(|| StoreError::not_found("plan connection", id))?;

@@ -1,62 +1,154 @@
 use memberd_core::event::Event;
 use memberd_core::{EventId, NewEvent, Scope, Timestamp};
-use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
+use std::time::{Duration, Instant};
 
-use crate::plans::{fetch_page, page_tail};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool};
+
+use crate::plans::into_page;
 use crate::rows::{int, json_value, text, to_json, ts};
 use crate::sql::Sql;
-use crate::{Backend, Cursor, Order, Page, PageRequest, Result, Store};
+use crate::{Backend, EventCursor, Page, Result, Store};
 
 /// Appends events to the log inside the caller's transaction.
 ///
-/// On PostgreSQL, concurrent transactions could take sequence numbers in one order and commit
-/// in another, and a reader of the feed that had passed number 10 would never see a 9 that
-/// committed after it. A per-scope advisory lock, held until commit, makes numbering order
-/// commit order. SQLite has a single writer, so the order is already right there.
+/// Nothing is locked: on PostgreSQL a lock held until commit would make one environment's
+/// writes commit one after another, each waiting for its own WAL flush. Instead each row
+/// carries its transaction's id (the column's default), and the log is read in transaction
+/// order, only as far as every earlier transaction has ended (`settled`). SQLite has a
+/// single writer; there `tx` stays 0 and the order is the sequence numbers'.
 pub(crate) async fn record(
     conn: &mut AnyConnection,
-    backend: Backend,
     scope: &Scope,
     events: &[NewEvent],
     now: Timestamp,
 ) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    // On PostgreSQL the first insert takes the lock itself: one round trip fewer while it is
-    // held, and everything else this scope writes waits for it.
-    let locked_insert = "INSERT INTO events (id, app_id, env, type, data, created_at) \
-         SELECT $1, $2, $3, $4, $5, $6 FROM (SELECT pg_advisory_xact_lock(hashtext($7))) AS lock";
-    let lock_name = format!("events:{}:{}", scope.app_id, scope.env);
-    for (i, event) in events.iter().enumerate() {
-        let take_lock = i == 0 && backend == Backend::Postgres;
-        let id = EventId::generate();
-        let data = to_json(&event.data);
-        let query = sqlx::query(if take_lock {
-            locked_insert
-        } else {
-            "INSERT INTO events (id, app_id, env, type, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
-        })
-        .bind(id.as_str())
+    for event in events {
+        sqlx::query(
+            "INSERT INTO events (id, app_id, env, type, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(EventId::generate().as_str())
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
         .bind(event.kind.as_str())
-        .bind(data.as_str())
-        .bind(now.as_micros());
-        let query = if take_lock {
-            query.bind(lock_name.as_str())
-        } else {
-            query
-        };
-        query.execute(&mut *conn).await?;
+        .bind(to_json(&event.data).as_str())
+        .bind(now.as_micros())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "seq, id, type, data, created_at";
+/// Where the settled part of the log ends on PostgreSQL: the oldest transaction that was
+/// running in this database when the statement's snapshot was taken (or, if none was, the
+/// first transaction the snapshot does not see). Transactions of other databases on the same
+/// server are left out when PostgreSQL says where they run; any it does not (one that ended
+/// meanwhile, a prepared one) counts, which can only hold events back, never skip them.
+const HORIZON: &str = "(SELECT COALESCE(MIN(x::text::bigint), \
+    pg_snapshot_xmax(pg_current_snapshot())::text::bigint) \
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+    WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
+    WHERE a.backend_xid::text::bigint = x::text::bigint % 4294967296 \
+    AND a.datname <> current_database()))";
 
-fn event_from_row(row: &AnyRow) -> Result<Event> {
+/// Keeps a read of the log to the events whose place in it is final: those of transactions
+/// older than every transaction of this database still running (`HORIZON`). A reader that
+/// has passed an event can then never meet one that sorts before it; an event waits, at
+/// most, for the transactions that began writing before it to end.
+pub(crate) fn settled(backend: Backend) -> String {
+    match backend {
+        Backend::Postgres => format!(" AND tx < {HORIZON}"),
+        Backend::Sqlite => String::new(),
+    }
+}
+
+/// One read of a scope's log: the events after `after`, of `types` (all when empty).
+pub(crate) struct FeedRead<'a> {
+    pub scope: &'a Scope,
+    pub types: &'a [String],
+    pub after: Option<EventCursor>,
+    pub limit: i64,
+}
+
+impl FeedRead<'_> {
+    fn filter(&self, sql: &mut Sql) {
+        sql.push(" WHERE app_id = ")
+            .text(self.scope.app_id.as_str());
+        sql.push(" AND env = ").text(self.scope.env.as_str());
+        if !self.types.is_empty() {
+            sql.push(" AND type IN (");
+            for (i, t) in self.types.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.text(t.as_str());
+            }
+            sql.push(")");
+        }
+    }
+
+    /// The events, settled or not, each saying which.
+    fn list(&self, backend: Backend) -> Sql {
+        let settled = match backend {
+            Backend::Postgres => format!("CASE WHEN tx < {HORIZON} THEN 1 ELSE 0 END"),
+            Backend::Sqlite => "1".to_owned(),
+        };
+        let mut sql = Sql::new(format!(
+            "SELECT {EVENT_COLUMNS}, {settled} AS settled FROM events"
+        ));
+        self.filter(&mut sql);
+        if let Some(EventCursor { tx, seq }) = self.after {
+            sql.push(" AND (tx, seq) > (")
+                .int(tx)
+                .push(", ")
+                .int(seq)
+                .push(")");
+        }
+        sql.push(" ORDER BY tx, seq LIMIT ").int(self.limit);
+        sql
+    }
+
+    /// How many settled events match, over all pages.
+    fn count(&self, backend: Backend) -> Sql {
+        let mut sql = Sql::new("SELECT COUNT(*) AS n FROM events");
+        self.filter(&mut sql);
+        sql.push(&settled(backend));
+        sql
+    }
+}
+
+pub(crate) fn cursor_from_row(row: &AnyRow) -> Result<EventCursor> {
+    Ok(EventCursor {
+        tx: int(row, "tx")?,
+        seq: int(row, "seq")?,
+    })
+}
+
+/// Where the settled log of a scope ends now: a cursor that reads only what comes after.
+pub(crate) async fn feed_end(
+    pool: &AnyPool,
+    backend: Backend,
+    scope: &Scope,
+) -> Result<EventCursor> {
+    let row = sqlx::query(&format!(
+        "SELECT tx, seq FROM events WHERE app_id = $1 AND env = $2{} \
+         ORDER BY tx DESC, seq DESC LIMIT 1",
+        settled(backend)
+    ))
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row
+        .as_ref()
+        .map(cursor_from_row)
+        .transpose()?
+        .unwrap_or_default())
+}
+
+pub(crate) const EVENT_COLUMNS: &str = "tx, seq, id, type, data, created_at";
+
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<Event> {
     Ok(Event {
         id: EventId::from_trusted(text(row, "id")?),
         kind: text(row, "type")?,
@@ -66,41 +158,86 @@ fn event_from_row(row: &AnyRow) -> Result<Event> {
 }
 
 impl Store {
-    /// The event log of a scope in the order the events were recorded: the change feed.
-    /// `types` empty means every type.
+    /// The event log of a scope in the order the events were committed: the change feed.
+    /// `types` empty means every type. Every event whose change committed before the call is
+    /// there, unless on PostgreSQL a transaction that began writing before it runs for a
+    /// second more (see `read_feed`).
     pub async fn list_events(
         &self,
         scope: &Scope,
-        after: Option<Cursor>,
+        after: Option<EventCursor>,
         types: &[String],
         limit: u32,
-    ) -> Result<Page<Event>> {
-        let filtered = |sql: &mut Sql| {
-            sql.push(" WHERE app_id = ").text(scope.app_id.as_str());
-            sql.push(" AND env = ").text(scope.env.as_str());
-            if !types.is_empty() {
-                sql.push(" AND type IN (");
-                for (i, t) in types.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.text(t.as_str());
-                }
-                sql.push(")");
-            }
-        };
-        let page = PageRequest {
+    ) -> Result<Page<Event, EventCursor>> {
+        let read = FeedRead {
+            scope,
+            types,
             after,
-            limit,
-            order: Order::Asc,
+            limit: i64::from(limit) + 1,
         };
-        let mut count = Sql::new("SELECT COUNT(*) AS n FROM events");
-        filtered(&mut count);
-        let mut list = Sql::new(format!("SELECT {EVENT_COLUMNS} FROM events"));
-        filtered(&mut list);
-        page_tail(&mut list, "seq", page);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let items = self.read_feed(&read, deadline).await?;
+        let total = int(
+            &read
+                .count(self.backend)
+                .query()
+                .fetch_one(&self.read)
+                .await?,
+            "n",
+        )?;
+        Ok(into_page(items, limit, total))
+    }
 
-        fetch_page(&self.read, &count, &list, page, event_from_row).await
+    /// The settled events of `read`, in the log's order. On PostgreSQL, events that have
+    /// committed but are not settled yet (a transaction that began writing before them is
+    /// still running: usually for a millisecond) are waited for until `deadline`, so that a
+    /// reader sees every change that committed before it asked; what has not settled by
+    /// then is left for the next read.
+    pub(crate) async fn read_feed(
+        &self,
+        read: &FeedRead<'_>,
+        deadline: Instant,
+    ) -> Result<Vec<(EventCursor, Event)>> {
+        let list = read.list(self.backend);
+        let mut rows = list.query().fetch_all(&self.read).await?;
+        let mut newest_unsettled = None;
+        for row in &rows {
+            if int(row, "settled")? == 0 {
+                newest_unsettled = newest_unsettled.max(Some(int(row, "tx")?));
+            }
+        }
+        if let Some(tx) = newest_unsettled {
+            if self.wait_until_settled(tx, deadline).await? {
+                rows = list.query().fetch_all(&self.read).await?;
+            }
+        }
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // Settled events come first: their transactions are older than any other's.
+            if int(row, "settled")? == 0 {
+                break;
+            }
+            events.push((cursor_from_row(row)?, event_from_row(row)?));
+        }
+        Ok(events)
+    }
+
+    /// Waits until every transaction up to `tx` has ended, or `deadline` has passed (false).
+    async fn wait_until_settled(&self, tx: i64, deadline: Instant) -> Result<bool> {
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let row = sqlx::query(&format!("SELECT {HORIZON} AS horizon"))
+                .fetch_one(&self.read)
+                .await?;
+            if int(&row, "horizon")? > tx {
+                return Ok(true);
+            }
+            if Instant::now() + pause > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
     }
 
     pub async fn get_event(&self, scope: &Scope, id: &EventId) -> Result<Option<Event>> {
@@ -116,13 +253,14 @@ impl Store {
     }
 
     /// The cursor of an event, so that `?after=evt_…` works as well as `?after=<cursor>`.
-    pub async fn event_cursor(&self, scope: &Scope, id: &EventId) -> Result<Option<Cursor>> {
-        let row = sqlx::query("SELECT seq FROM events WHERE app_id = $1 AND env = $2 AND id = $3")
-            .bind(scope.app_id.as_str())
-            .bind(scope.env.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| int(&r, "seq").map(Cursor)).transpose()
+    pub async fn event_cursor(&self, scope: &Scope, id: &EventId) -> Result<Option<EventCursor>> {
+        let row =
+            sqlx::query("SELECT tx, seq FROM events WHERE app_id = $1 AND env = $2 AND id = $3")
+                .bind(scope.app_id.as_str())
+                .bind(scope.env.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+        row.as_ref().map(cursor_from_row).transpose()
     }
 }

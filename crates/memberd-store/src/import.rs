@@ -135,7 +135,7 @@ impl Store {
         }
         let inserted = members.len() - skipped.len();
         if inserted > 0 {
-            count_members(&mut tx, scope, inserted as i64).await?;
+            count_members(&mut tx, self.backend, scope, inserted as i64).await?;
         }
         tx.commit().await?;
         self.read_cache.changed(scope);

@@ -37,7 +37,7 @@ pub use contracts::{ContractFilter, ContractView};
 pub use error::StoreError;
 pub use idempotency::IdempotencyState;
 pub use members::{MemberFilter, MemberView};
-pub use page::{Cursor, Order, Page, PageRequest};
+pub use page::{Cursor, EventCursor, Order, Page, PageCursor, PageRequest};
 pub use payment_methods::PaymentMethod;
 pub use payments::Payment;
 pub use plans::PlanFilter;

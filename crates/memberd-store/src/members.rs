@@ -14,7 +14,9 @@ use crate::rows::{
     to_json, ts, unique_violation,
 };
 use crate::sql::Sql;
-use crate::{events, ConnectionView, Page, PageRequest, Result, Store, StoreError};
+use crate::{
+    events, Backend, ConnectionView, Cursor, Page, PageRequest, Result, Store, StoreError,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemberFilter {
@@ -149,23 +151,35 @@ async fn insert_row(conn: &mut AnyConnection, scope: &Scope, member: &Member) ->
     Ok(())
 }
 
-/// Adds `$3` to the member count of the scope `$1`, `$2`.
-pub(crate) const COUNT_MEMBERS: &str = "INSERT INTO member_counts (app_id, env, n) \
-    VALUES ($1, $2, $3) ON CONFLICT (app_id, env) DO UPDATE SET n = member_counts.n + excluded.n";
+/// Adds `$3` to the member count of the scope `$1`, `$2`, in its slot 0: on SQLite, whose
+/// single writer never waits for another's row.
+pub(crate) const COUNT_MEMBERS: &str = "INSERT INTO member_counts (app_id, env, slot, n) \
+    VALUES ($1, $2, 0, $3) \
+    ON CONFLICT (app_id, env, slot) DO UPDATE SET n = member_counts.n + excluded.n";
+
+/// On PostgreSQL each connection adds to a slot of its own (its backend's pid picks it), so
+/// that concurrent inserts into one scope do not queue for one row's lock until they commit.
+const COUNT_MEMBERS_IN_SLOT: &str = "INSERT INTO member_counts (app_id, env, slot, n) \
+    VALUES ($1, $2, pg_backend_pid() % 64, $3) \
+    ON CONFLICT (app_id, env, slot) DO UPDATE SET n = member_counts.n + excluded.n";
 
 /// Keeps `member_counts` in step with inserts (`delta` > 0) and deletes (< 0), in the
-/// transaction that makes them.
+/// transaction that makes them. A scope's count is the sum of its slots.
 pub(crate) async fn count_members(
     conn: &mut AnyConnection,
+    backend: Backend,
     scope: &Scope,
     delta: i64,
 ) -> Result<()> {
-    sqlx::query(COUNT_MEMBERS)
-        .bind(scope.app_id.as_str())
-        .bind(scope.env.as_str())
-        .bind(delta)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(match backend {
+        Backend::Postgres => COUNT_MEMBERS_IN_SLOT,
+        Backend::Sqlite => COUNT_MEMBERS,
+    })
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .bind(delta)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -182,15 +196,12 @@ impl Store {
         insert_row(&mut tx, scope, member).await?;
         events::record(
             &mut tx,
-            self.backend,
             scope,
             std::slice::from_ref(event),
             member.created_at,
         )
         .await?;
-        // After the events: on PostgreSQL, the count's row lock then waits inside the event
-        // lock instead of being held while waiting for it.
-        count_members(&mut tx, scope, 1).await?;
+        count_members(&mut tx, self.backend, scope, 1).await?;
         tx.commit().await?;
         self.read_cache.changed(scope);
         Ok(())
@@ -208,15 +219,8 @@ impl Store {
         let mut tx = self.write.begin().await?;
         insert_row(&mut tx, scope, member).await?;
         let now = member.created_at;
-        events::record(
-            &mut tx,
-            self.backend,
-            scope,
-            std::slice::from_ref(event),
-            now,
-        )
-        .await?;
-        count_members(&mut tx, scope, 1).await?;
+        events::record(&mut tx, scope, std::slice::from_ref(event), now).await?;
+        count_members(&mut tx, self.backend, scope, 1).await?;
         let mut connections = Vec::with_capacity(plans.len());
         for (i, plan_id) in plans.iter().enumerate() {
             let field = format!("plans[{i}].planId");
@@ -314,7 +318,8 @@ impl Store {
             && filter.plan_id.is_none()
             && filter.status.is_none();
         let count = if unfiltered {
-            let mut count = Sql::new("SELECT n FROM member_counts WHERE app_id = ");
+            let mut count =
+                Sql::new("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM member_counts WHERE app_id = ");
             count.text(scope.app_id.as_str());
             count.push(" AND env = ").text(scope.env.as_str());
             count
@@ -335,13 +340,15 @@ impl Store {
             .pop()
             .unwrap_or(0);
         let rows = reader
-            .rows(&list, |row| Ok((int(row, "seq")?, member_from_row(row)?)))
+            .rows(&list, |row| {
+                Ok((Cursor(int(row, "seq")?), member_from_row(row)?))
+            })
             .await?;
-        let (seqs, members): (Vec<i64>, Vec<Member>) = rows.into_iter().unzip();
+        let (cursors, members): (Vec<Cursor>, Vec<Member>) = rows.into_iter().unzip();
         let views = with_connections(&mut reader, scope, members).await?;
         Ok(into_page(
-            seqs.into_iter().zip(views).collect(),
-            page,
+            cursors.into_iter().zip(views).collect(),
+            page.limit,
             total,
         ))
     }
@@ -419,7 +426,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
-        events::record(&mut tx, self.backend, scope, &new_events, next.updated_at).await?;
+        events::record(&mut tx, scope, &new_events, next.updated_at).await?;
         tx.commit().await?;
         self.read_cache.changed(scope);
         Ok(MemberView {
@@ -445,15 +452,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        events::record(
-            &mut tx,
-            self.backend,
-            scope,
-            &[NewEvent::member_deleted(id)],
-            now,
-        )
-        .await?;
-        count_members(&mut tx, scope, -1).await?;
+        events::record(&mut tx, scope, &[NewEvent::member_deleted(id)], now).await?;
+        count_members(&mut tx, self.backend, scope, -1).await?;
         tx.commit().await?;
         self.read_cache.changed(scope);
         Ok(())

@@ -109,14 +109,14 @@ pub(crate) fn page_tail(sql: &mut Sql, column: &str, page: PageRequest) {
 }
 
 /// Cuts the extra row a page query fetched to learn whether more follow.
-pub(crate) fn into_page<T>(
-    mut rows: Vec<(i64, T)>,
-    page: PageRequest,
+pub(crate) fn into_page<T, C: Copy>(
+    mut rows: Vec<(C, T)>,
+    limit: u32,
     total_count: i64,
-) -> Page<T> {
-    let has_more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    let next_cursor = rows.last().map(|(seq, _)| Cursor(*seq));
+) -> Page<T, C> {
+    let has_more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = rows.last().map(|(cursor, _)| *cursor);
     Page {
         items: rows.into_iter().map(|(_, item)| item).collect(),
         has_more,
@@ -138,9 +138,9 @@ pub(crate) async fn fetch_page<T>(
     let rows = list.query().fetch_all(&mut *conn).await?;
     let items = rows
         .iter()
-        .map(|row| Ok((crate::rows::int(row, "seq")?, from_row(row)?)))
+        .map(|row| Ok((Cursor(crate::rows::int(row, "seq")?), from_row(row)?)))
         .collect::<Result<Vec<_>>>()?;
-    Ok(into_page(items, page, total))
+    Ok(into_page(items, page.limit, total))
 }
 
 impl Store {

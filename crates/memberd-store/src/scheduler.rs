@@ -196,7 +196,7 @@ impl Store {
             crate::payments::insert(&mut tx, scope, payment).await?;
         }
         touch_member(&mut tx, scope, &claimed.member_id, at).await?;
-        events::record(&mut tx, self.backend, scope, &new_events, at).await?;
+        events::record(&mut tx, scope, &new_events, at).await?;
         tx.commit().await?;
         self.read_cache.changed(scope);
         Ok(Applied::Done)

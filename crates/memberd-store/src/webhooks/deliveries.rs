@@ -2,6 +2,7 @@
 //! with a lease, record each attempt and what follows from it.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use memberd_core::event::Event;
 use memberd_core::webhook::Endpoint;
@@ -10,10 +11,11 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use super::endpoints::{endpoint_from_row, load_endpoint, ENDPOINT_COLUMNS};
+use crate::events::{event_from_row, FeedRead};
 use crate::plans::{fetch_page, page_tail};
-use crate::rows::{env, int, json_value, opt_text, text, ts};
+use crate::rows::{env, int, opt_text, text, ts};
 use crate::sql::Sql;
-use crate::{events, Backend, Page, PageRequest, Result, Store, StoreError};
+use crate::{events, Backend, EventCursor, Page, PageRequest, Result, Store, StoreError};
 
 /// A delivery a worker holds the lease of, with what it needs to send it.
 #[derive(Debug, Clone)]
@@ -93,15 +95,6 @@ fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {
     })
 }
 
-fn event_from_row(row: &AnyRow) -> Result<Event> {
-    Ok(Event {
-        id: EventId::from_trusted(text(row, "id")?),
-        kind: text(row, "type")?,
-        data: json_value(row, "data")?,
-        created_at: ts(row, "created_at")?,
-    })
-}
-
 fn in_list(sql: &mut Sql, values: &[&str]) {
     sql.push(" IN (");
     for (i, v) in values.iter().enumerate() {
@@ -120,17 +113,25 @@ impl Store {
     /// an endpoint's cursor only moves forward from where a worker read it.
     pub async fn fan_out(&self, batch: u32) -> Result<usize> {
         let rows = sqlx::query(&format!(
-            "SELECT {ENDPOINT_COLUMNS}, event_cursor FROM webhook_endpoints WHERE enabled = 1 ORDER BY seq"
+            "SELECT {ENDPOINT_COLUMNS}, event_cursor_tx, event_cursor FROM webhook_endpoints \
+             WHERE enabled = 1 ORDER BY seq"
         ))
         .fetch_all(&self.read)
         .await?;
+        // Events that committed but are not settled yet are waited for briefly, once for
+        // all endpoints: a dispatcher woken by a write then sends its event at once, and one
+        // held back by a long transaction elsewhere still gets on with its deliveries.
+        let deadline = Instant::now() + Duration::from_millis(50);
         let mut created = 0;
         for row in &rows {
             let endpoint = endpoint_from_row(row)?;
             let scope = Scope::new(AppId::from_trusted(text(row, "app_id")?), env(row, "env")?);
-            let cursor = int(row, "event_cursor")?;
+            let cursor = EventCursor {
+                tx: int(row, "event_cursor_tx")?,
+                seq: int(row, "event_cursor")?,
+            };
             created += self
-                .fan_out_endpoint(&scope, &endpoint, cursor, batch)
+                .fan_out_endpoint(&scope, &endpoint, cursor, batch, deadline)
                 .await?;
         }
         Ok(created)
@@ -140,30 +141,25 @@ impl Store {
         &self,
         scope: &Scope,
         endpoint: &Endpoint,
-        cursor: i64,
+        cursor: EventCursor,
         batch: u32,
+        deadline: Instant,
     ) -> Result<usize> {
-        let events = sqlx::query(
-            "SELECT seq, id, type, data, created_at FROM events \
-             WHERE app_id = $1 AND env = $2 AND seq > $3 ORDER BY seq LIMIT $4",
-        )
-        .bind(scope.app_id.as_str())
-        .bind(scope.env.as_str())
-        .bind(cursor)
-        .bind(i64::from(batch))
-        .fetch_all(&self.read)
-        .await?;
-        let Some(last) = events.last() else {
+        let read = FeedRead {
+            scope,
+            types: &[],
+            after: Some(cursor),
+            limit: i64::from(batch),
+        };
+        let events = self.read_feed(&read, deadline).await?;
+        let Some(&(new_cursor, _)) = events.last() else {
             return Ok(0);
         };
-        let new_cursor = int(last, "seq")?;
-        let mut wanted = Vec::new();
-        for row in &events {
-            let event = event_from_row(row)?;
-            if endpoint.wants(&event.kind, &event.data).is_some() {
-                wanted.push((event.id, event.created_at));
-            }
-        }
+        let wanted: Vec<_> = events
+            .into_iter()
+            .filter(|(_, event)| endpoint.wants(&event.kind, &event.data).is_some())
+            .map(|(_, event)| (event.id, event.created_at))
+            .collect();
         let mut tx = self.write.begin().await?;
         if !wanted.is_empty() {
             let mut insert = Sql::new(
@@ -188,11 +184,14 @@ impl Store {
             insert.query().execute(&mut *tx).await?;
         }
         sqlx::query(
-            "UPDATE webhook_endpoints SET event_cursor = $1 WHERE id = $2 AND event_cursor = $3",
+            "UPDATE webhook_endpoints SET event_cursor_tx = $1, event_cursor = $2 \
+             WHERE id = $3 AND event_cursor_tx = $4 AND event_cursor = $5",
         )
-        .bind(new_cursor)
+        .bind(new_cursor.tx)
+        .bind(new_cursor.seq)
         .bind(endpoint.id.as_str())
-        .bind(cursor)
+        .bind(cursor.tx)
+        .bind(cursor.seq)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -375,7 +374,7 @@ impl Store {
                     &text(&url, "url")?,
                     reason,
                 );
-                events::record(tx, self.backend, scope, &[event], result.now).await?;
+                events::record(tx, scope, &[event], result.now).await?;
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use crate::plans::{fetch_page, page_tail};
 use crate::rows::{flag, opt_micros, opt_text, opt_ts, parsed, string_list, text, to_json, ts};
 use crate::sql::Sql;
-use crate::{Page, PageRequest, Result, Store, StoreError};
+use crate::{events, Page, PageRequest, Result, Store, StoreError};
 
 pub(crate) const ENDPOINT_COLUMNS: &str = "seq, id, app_id, env, url, description, event_types, flavour, enabled, \
     disabled_reason, secret, previous_secret, previous_secret_until, failing_since, last_success_at, created_at, updated_at";
@@ -49,12 +49,12 @@ pub(crate) async fn load_endpoint(
 impl Store {
     /// Stores a new endpoint. It receives the events recorded from now on, not the past ones.
     pub async fn insert_endpoint(&self, scope: &Scope, e: &Endpoint) -> Result<()> {
+        let start = events::feed_end(&self.write, self.backend, scope).await?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, app_id, env, url, description, event_types, flavour, enabled, \
              disabled_reason, secret, previous_secret, previous_secret_until, failing_since, last_success_at, \
-             event_cursor, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             (SELECT COALESCE(MAX(seq), 0) FROM events WHERE app_id = $2 AND env = $3), $15, $16)",
+             event_cursor_tx, event_cursor, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(e.id.as_str())
         .bind(scope.app_id.as_str())
@@ -70,6 +70,8 @@ impl Store {
         .bind(opt_micros(e.previous_secret_until))
         .bind(opt_micros(e.failing_since))
         .bind(opt_micros(e.last_success_at))
+        .bind(start.tx)
+        .bind(start.seq)
         .bind(e.created_at.as_micros())
         .bind(e.updated_at.as_micros())
         .execute(&self.write)

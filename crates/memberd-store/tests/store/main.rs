@@ -13,6 +13,9 @@ use serde_json::json;
 
 mod cached_reads;
 mod common;
+mod event_log;
+
+use event_log::concurrent_creates_are_logged_and_counted_once;
 
 use common::{drop_postgres, first_page, new_member, paid_plan, postgres, scope, sqlite, t};
 
@@ -513,4 +516,5 @@ both_backends!(
     members_keep_unique_fields_and_events,
     connections_follow_the_state_machine,
     idempotency_keys_replay_and_refuse,
+    concurrent_creates_are_logged_and_counted_once,
 );

@@ -4,13 +4,14 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use memberd_core::event::Event;
 use memberd_core::{EventId, EventKind};
+use memberd_store::EventCursor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::page::{list_schema, parse_cursor, parse_limit, ListOut};
+use super::page::{list_schema, parse_limit, ListOut};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::Authed;
+use crate::extract::{query_param, Authed};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -71,7 +72,12 @@ pub async fn list(
                     .ok_or_else(|| unknown_after(raw))?,
             )
         }
-        other => parse_cursor(other)?,
+        other => query_param(
+            "after",
+            other,
+            "the nextCursor of a previous page, or an event id",
+            EventCursor::decode,
+        )?,
     };
     let mut types = Vec::new();
     for t in q

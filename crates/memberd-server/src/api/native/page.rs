@@ -1,7 +1,7 @@
 //! Cursor pagination shared by every native list: `?limit=&after=` in,
 //! `{data, hasMore, nextCursor, totalCount}` out.
 
-use memberd_store::{Cursor, Order, Page, PageRequest};
+use memberd_store::{Cursor, Order, Page, PageCursor, PageRequest};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -71,11 +71,11 @@ pub struct ListOut<T> {
 }
 
 impl<T> ListOut<T> {
-    pub fn from_page<U>(page: Page<U>, render: impl FnMut(U) -> T) -> Self {
+    pub fn from_page<U, C: PageCursor>(page: Page<U, C>, render: impl FnMut(U) -> T) -> Self {
         ListOut {
             data: page.items.into_iter().map(render).collect(),
             has_more: page.has_more,
-            next_cursor: page.next_cursor.map(Cursor::encode),
+            next_cursor: page.next_cursor.map(PageCursor::encode),
             total_count: page.total_count,
         }
     }
