@@ -69,6 +69,17 @@ pub(crate) fn current_request_id() -> String {
     REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_default()
 }
 
+/// `work` with the id of the request being served, for work handed to a task of its own.
+pub(crate) fn keep_request_id<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let id = REQUEST_ID.try_with(|id| id.clone()).ok();
+    async move {
+        match id {
+            Some(id) => REQUEST_ID.scope(id, work).await,
+            None => work.await,
+        }
+    }
+}
+
 const X_REQUEST_ID: &str = "x-request-id";
 
 /// Gives the request an id unless the client sent one, serves it with the id in the

@@ -21,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
 use tokio::runtime::Handle;
+use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorFormat};
 use crate::extract::body_too_large;
@@ -64,17 +65,20 @@ async fn discard(mut body: Body, cap: usize) {
     }
 }
 
-/// Runs a write on `runtime` (see `serving`). A panic goes on unwinding here, so that it is
-/// answered and logged as one on the request's own thread would be. A write that outlives the
-/// request's timeout runs to its end rather than being cut off between statements; the
-/// client, answered 503, can retry it with its Idempotency-Key.
+/// Runs a write as a task of its own on `runtime` (see `serving`), so that nothing cuts it off
+/// between statements: neither the request's timeout nor a client that hangs up. The write, its
+/// events and its Idempotency-Key's record all run to their end, and a client that retries with
+/// the key is answered as the first request would have been. A panic goes on unwinding here,
+/// so that it is answered and logged as one on the request's own thread would be.
 async fn write_on(
     runtime: &Handle,
     state: AppState,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let write = runtime.spawn(async move { idempotency::replay(&state, request, next).await });
+    let write =
+        crate::keep_request_id(async move { idempotency::replay(&state, request, next).await });
+    let write = runtime.spawn(write.in_current_span());
     match write.await {
         Ok(outcome) => outcome,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
@@ -111,9 +115,15 @@ pub async fn keyed<F: Face>(
         discard(request.into_body(), limit.saturating_mul(DISCARD_FACTOR)).await;
         F::render(body_too_large())
     } else {
-        match state.writes_runtime().filter(|_| writes) {
-            Some(runtime) => write_on(runtime, state.clone(), request, next).await,
-            None => idempotency::replay(&state, request, next).await,
+        if writes {
+            // With serving threads, writes go to the shared runtime; else they stay on it.
+            let runtime = state
+                .writes_runtime()
+                .cloned()
+                .unwrap_or_else(Handle::current);
+            write_on(&runtime, state.clone(), request, next).await
+        } else {
+            idempotency::replay(&state, request, next).await
         }
         .unwrap_or_else(F::render)
     };

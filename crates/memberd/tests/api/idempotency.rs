@@ -73,4 +73,61 @@ async fn a_retried_post_is_applied_once(app: Arc<TestApp>) {
     assert_error(&too_long, StatusCode::BAD_REQUEST, Some("Idempotency-Key"));
 }
 
-crate::both_backends!(a_retried_post_is_applied_once);
+/// Holds every insert into `members` back until dropped (rolled back): a table lock on
+/// PostgreSQL, the write lock on SQLite.
+async fn hold_member_inserts(app: &TestApp) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let lock = if app.database_url.starts_with("postgres") {
+        vec!["BEGIN", "LOCK TABLE members IN SHARE MODE"]
+    } else {
+        vec!["BEGIN IMMEDIATE"]
+    };
+    for statement in lock {
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    }
+    conn
+}
+
+/// A client that gives up on a write (a timeout, a dropped connection) does not cut it off
+/// halfway: the write, its events and its Idempotency-Key's record run to their end, and the
+/// retry gets the first response back instead of a "still being processed" that would last
+/// as long as the key does.
+async fn a_write_whose_client_went_away_finishes_and_is_replayed(app: Arc<TestApp>) {
+    let body = json!({"email": "ann@example.com"});
+    let mut held = hold_member_inserts(&app).await;
+    let gave_up = app
+        .request(Method::POST, "/v1/members")
+        .header("Idempotency-Key", "signup-away")
+        .json(&body)
+        .timeout(std::time::Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()), "the write was held");
+    sqlx::query("ROLLBACK").execute(&mut held).await.unwrap();
+
+    let mut retried = None;
+    for _ in 0..100 {
+        let (status, body, replayed) =
+            post_with_key(&app, "/v1/members", "signup-away", body.clone()).await;
+        if status != StatusCode::CONFLICT {
+            retried = Some((status, body, replayed));
+            break;
+        }
+        // The first request may still be finishing.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, member, replayed) = retried.expect("the first request finished");
+    assert_eq!((status, replayed), (StatusCode::CREATED, true), "{member}");
+    assert_eq!(member["email"], "ann@example.com");
+    assert_eq!(app.member_count().await, 1);
+    assert_eq!(app.event_count().await, 1, "one member.created");
+}
+
+crate::both_backends!(
+    a_retried_post_is_applied_once,
+    a_write_whose_client_went_away_finishes_and_is_replayed
+);
