@@ -62,6 +62,16 @@ pub(crate) fn settled(backend: Backend) -> String {
     }
 }
 
+/// How a read of the log waits for events that have committed but are not settled yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FeedWait {
+    /// Until all of them are, or the deadline: a client reads its own writes in the feed.
+    ForAll(Instant),
+    /// Only while none at all is, until the deadline: the dispatcher, which has work as soon as
+    /// one event has settled and takes the rest on its next pass.
+    ForAny(Instant),
+}
+
 /// One read of a scope's log: the events after `after`, of `types` (all when empty).
 pub(crate) struct FeedRead<'a> {
     pub scope: &'a Scope,
@@ -175,8 +185,8 @@ impl Store {
             after,
             limit: i64::from(limit) + 1,
         };
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let items = self.read_feed(&read, deadline).await?;
+        let wait = FeedWait::ForAll(Instant::now() + Duration::from_secs(1));
+        let items = self.read_feed(&read, wait).await?;
         let total = int(
             &read
                 .count(self.backend)
@@ -190,23 +200,29 @@ impl Store {
 
     /// The settled events of `read`, in the log's order. On PostgreSQL, events that have
     /// committed but are not settled yet (a transaction that began writing before them is
-    /// still running: usually for a millisecond) are waited for until `deadline`, so that a
-    /// reader sees every change that committed before it asked; what has not settled by
-    /// then is left for the next read.
+    /// still running: usually for a millisecond) are waited for as `wait` says; what has not
+    /// settled by its deadline is left for the next read.
     pub(crate) async fn read_feed(
         &self,
         read: &FeedRead<'_>,
-        deadline: Instant,
+        wait: FeedWait,
     ) -> Result<Vec<(EventCursor, Event)>> {
         let list = read.list(self.backend);
         let mut rows = list.query().fetch_all(&self.read).await?;
+        let mut settled = 0;
         let mut newest_unsettled = None;
         for row in &rows {
             if int(row, "settled")? == 0 {
                 newest_unsettled = newest_unsettled.max(Some(int(row, "tx")?));
+            } else {
+                settled += 1;
             }
         }
-        if let Some(tx) = newest_unsettled {
+        let deadline = match wait {
+            FeedWait::ForAll(deadline) => Some(deadline),
+            FeedWait::ForAny(deadline) => (settled == 0).then_some(deadline),
+        };
+        if let (Some(tx), Some(deadline)) = (newest_unsettled, deadline) {
             if self.wait_until_settled(tx, deadline).await? {
                 rows = list.query().fetch_all(&self.read).await?;
             }

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use super::endpoints::{endpoint_from_row, load_endpoint, ENDPOINT_COLUMNS};
-use crate::events::{event_from_row, FeedRead};
+use crate::events::{event_from_row, FeedRead, FeedWait};
 use crate::plans::{fetch_page, page_tail};
 use crate::rows::{env, int, opt_text, text, ts};
 use crate::sql::Sql;
@@ -120,8 +120,8 @@ impl Store {
         .await?;
         // Events that committed but are not settled yet are waited for briefly, once for
         // all endpoints: a dispatcher woken by a write then sends its event at once, and one
-        // held back by a long transaction elsewhere still gets on with its deliveries.
-        let deadline = Instant::now() + Duration::from_millis(50);
+        // held back by a long transaction of this database still gets on with its deliveries.
+        let wait = FeedWait::ForAny(Instant::now() + Duration::from_millis(50));
         let mut created = 0;
         for row in &rows {
             let endpoint = endpoint_from_row(row)?;
@@ -131,7 +131,7 @@ impl Store {
                 seq: int(row, "event_cursor")?,
             };
             created += self
-                .fan_out_endpoint(&scope, &endpoint, cursor, batch, deadline)
+                .fan_out_endpoint(&scope, &endpoint, cursor, batch, wait)
                 .await?;
         }
         Ok(created)
@@ -143,7 +143,7 @@ impl Store {
         endpoint: &Endpoint,
         cursor: EventCursor,
         batch: u32,
-        deadline: Instant,
+        wait: FeedWait,
     ) -> Result<usize> {
         let read = FeedRead {
             scope,
@@ -151,7 +151,7 @@ impl Store {
             after: Some(cursor),
             limit: i64::from(batch),
         };
-        let events = self.read_feed(&read, deadline).await?;
+        let events = self.read_feed(&read, wait).await?;
         let Some(&(new_cursor, _)) = events.last() else {
             return Ok(0);
         };
