@@ -298,6 +298,9 @@ fn run<T>(
         match arg {
             Arg::Text(s) => statement.raw_bind_parameter(i + 1, s.as_str())?,
             Arg::Int(n) => statement.raw_bind_parameter(i + 1, n)?,
+            Arg::NullText | Arg::NullInt => {
+                statement.raw_bind_parameter(i + 1, rusqlite::types::Null)?
+            }
         }
     }
     let key = sql.as_str();

@@ -9,6 +9,8 @@ use sqlx::Any;
 pub(crate) enum Arg {
     Text(String),
     Int(i64),
+    NullText,
+    NullInt,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +48,14 @@ impl Sql {
         self.bind(Arg::Int(n))
     }
 
+    pub(crate) fn opt_text(&mut self, s: Option<&str>) -> &mut Self {
+        self.bind(s.map_or(Arg::NullText, |s| Arg::Text(s.to_owned())))
+    }
+
+    pub(crate) fn opt_int(&mut self, n: Option<i64>) -> &mut Self {
+        self.bind(n.map_or(Arg::NullInt, Arg::Int))
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         &self.text
     }
@@ -60,6 +70,8 @@ impl Sql {
             q = match arg {
                 Arg::Text(s) => q.bind(s.as_str()),
                 Arg::Int(n) => q.bind(*n),
+                Arg::NullText => q.bind(None::<String>),
+                Arg::NullInt => q.bind(None::<i64>),
             };
         }
         q

@@ -6,16 +6,15 @@ use std::time::{Duration, Instant};
 
 use memberd_core::event::Event;
 use memberd_core::webhook::Endpoint;
-use memberd_core::{AppId, AttemptId, DeliveryId, EndpointId, EventId, NewEvent, Scope, Timestamp};
+use memberd_core::{AppId, AttemptId, DeliveryId, EndpointId, EventId, Scope, Timestamp};
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 
 use super::endpoints::{endpoint_from_row, load_endpoint, ENDPOINT_COLUMNS};
 use crate::events::{event_from_row, FeedRead, FeedWait};
 use crate::plans::{fetch_page, page_tail};
 use crate::rows::{env, int, opt_text, text, ts};
 use crate::sql::Sql;
-use crate::{events, Backend, EventCursor, Page, PageRequest, Result, Store, StoreError};
+use crate::{Backend, EventCursor, Page, PageRequest, Result, Store, StoreError};
 
 /// A delivery a worker holds the lease of, with what it needs to send it.
 #[derive(Debug, Clone)]
@@ -95,7 +94,7 @@ fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {
     })
 }
 
-fn in_list(sql: &mut Sql, values: &[&str]) {
+pub(super) fn in_list(sql: &mut Sql, values: &[&str]) {
     sql.push(" IN (");
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
@@ -281,103 +280,6 @@ impl Store {
             });
         }
         Ok(due)
-    }
-
-    /// Logs attempts, in the order given, and applies what follows from each: the delivery is
-    /// delivered, retried later or given up on, and the endpoint's health is updated (and it
-    /// is turned off, with a `webhook.endpoint.disabled` event, when asked). All in one
-    /// transaction: a dispatcher records the attempts that finished together at once. A commit
-    /// per attempt made every delivery wait for a WAL flush, and the attempts of one endpoint
-    /// queue on its row's lock until each commits.
-    pub async fn record_attempts(&self, results: &[AttemptResult]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
-        for result in results {
-            self.apply_attempt(&mut tx, result).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn apply_attempt(&self, tx: &mut AnyConnection, result: &AttemptResult) -> Result<()> {
-        let a = &result.attempt;
-        let scope = &result.scope;
-        let inserted = sqlx::query(
-            "INSERT INTO webhook_attempts (id, app_id, env, delivery_id, endpoint_id, event_id, attempt, trigger, \
-             started_at, duration_ms, status_code, response_body, error) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
-             WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $4)",
-        )
-        .bind(a.id.as_str())
-        .bind(scope.app_id.as_str())
-        .bind(scope.env.as_str())
-        .bind(a.delivery_id.as_str())
-        .bind(a.endpoint_id.as_str())
-        .bind(a.event_id.as_str())
-        .bind(i64::from(a.attempt))
-        .bind(&a.trigger)
-        .bind(a.started_at.as_micros())
-        .bind(a.duration_ms)
-        .bind(a.status_code.map(i64::from))
-        .bind(a.response_body.as_deref())
-        .bind(a.error.as_deref())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            // The endpoint was deleted while the attempt was in flight.
-            return Ok(());
-        }
-        let now = result.now.as_micros();
-        let (status, next_at) = match result.next {
-            DeliveryNext::Delivered => ("delivered", None),
-            DeliveryNext::RetryAt(at) => ("pending", Some(at.as_micros())),
-            DeliveryNext::GiveUp => ("failed", None),
-        };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
-             lease_owner = NULL, replay = 0, last_attempt_at = $4, updated_at = $4 WHERE id = $5 AND lease_owner = $6",
-        )
-        .bind(status)
-        .bind(i64::from(a.attempt))
-        .bind(next_at)
-        .bind(now)
-        .bind(a.delivery_id.as_str())
-        .bind(&result.lease_owner)
-        .execute(&mut *tx)
-        .await?;
-        let health = if result.next == DeliveryNext::Delivered {
-            "UPDATE webhook_endpoints SET last_success_at = $1, failing_since = NULL WHERE id = $2"
-        } else {
-            "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2"
-        };
-        sqlx::query(health)
-            .bind(now)
-            .bind(a.endpoint_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if let Some(reason) = &result.disable_endpoint {
-            let turned_off = sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1, updated_at = $2 \
-                 WHERE id = $3 AND enabled = 1",
-            )
-            .bind(reason)
-            .bind(now)
-            .bind(a.endpoint_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-            if turned_off.rows_affected() == 1 {
-                let url = sqlx::query("SELECT url FROM webhook_endpoints WHERE id = $1")
-                    .bind(a.endpoint_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let event = NewEvent::endpoint_disabled(
-                    a.endpoint_id.as_str(),
-                    &text(&url, "url")?,
-                    reason,
-                );
-                events::record(tx, scope, &[event], result.now).await?;
-            }
-        }
-        Ok(())
     }
 
     /// The attempt log of an endpoint or of an event, newest first.

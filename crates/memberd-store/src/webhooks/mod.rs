@@ -1,6 +1,7 @@
 //! Webhooks in the store: endpoints, the deliveries the dispatcher fans the event log out
 //! into, and the log of every attempt.
 
+mod attempts;
 mod deliveries;
 mod endpoints;
 

@@ -12,13 +12,14 @@ use sqlx::Connection;
 use crate::common::{drop_postgres, new_member, postgres, scope, t};
 
 /// An endpoint that wants every event, created before the events of a test.
-async fn endpoint(store: &Store, scope: &Scope) {
+pub(crate) async fn endpoint(store: &Store, scope: &Scope) -> Endpoint {
     let draft = EndpointDraft {
         url: "https://example.com/hooks".into(),
         ..EndpointDraft::default()
     };
     let endpoint = Endpoint::create(draft, "whsec_test".into(), t("2026-01-01T00:00:00Z")).unwrap();
     store.insert_endpoint(scope, &endpoint).await.unwrap();
+    endpoint
 }
 
 /// Each event of a page, named by the email of the member it is about, or by its id when it

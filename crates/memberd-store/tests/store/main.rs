@@ -11,10 +11,12 @@ use memberd_store::{
 };
 use serde_json::json;
 
+mod attempts;
 mod cached_reads;
 mod common;
 mod event_log;
 
+use attempts::attempts_recorded_together_apply_in_order;
 use event_log::concurrent_creates_are_logged_and_counted_once;
 
 use common::{drop_postgres, first_page, new_member, paid_plan, postgres, scope, sqlite, t};
@@ -517,4 +519,5 @@ both_backends!(
     connections_follow_the_state_machine,
     idempotency_keys_replay_and_refuse,
     concurrent_creates_are_logged_and_counted_once,
+    attempts_recorded_together_apply_in_order,
 );
