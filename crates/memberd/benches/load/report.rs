@@ -133,10 +133,11 @@ fn print_backend(settings: &Settings, report: &BackendReport) {
         import_met.map_or("", verdict)
     );
     let w = &report.webhooks;
+    // The target is for PostgreSQL; "on SQLite, more" than that.
     let (hook_goal, hook_met) = if b == "PostgreSQL" {
         ("≥ 850/s".to_string(), Some(w.delivered_per_second >= 850.0))
     } else {
-        ("more than on PostgreSQL".to_string(), None)
+        ("> 850/s".to_string(), Some(w.delivered_per_second > 850.0))
     };
     println!(
         "| webhooks end to end: {} events created through the API ({}/s), delivered | {} events/s | | | | {hook_goal} | {} |",
