@@ -63,15 +63,12 @@ pub(crate) async fn attempts_recorded_together_apply_in_order(store: &Store) {
         ])
         .await
         .unwrap();
-    let health = store
-        .get_endpoint(&scope, &endpoint.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (health.failing_since, health.last_success_at),
-        (None, Some(t2))
-    );
+    let health = || async {
+        let endpoint = store.get_endpoint(&scope, &endpoint.id).await.unwrap();
+        let endpoint = endpoint.expect("the endpoint is there");
+        (endpoint.failing_since, endpoint.last_success_at)
+    };
+    assert_eq!(health().await, (None, Some(t2)));
     assert_eq!(store.pending_deliveries().await.unwrap(), 1, "one retries");
     let page = PageRequest {
         after: None,
@@ -96,14 +93,6 @@ pub(crate) async fn attempts_recorded_together_apply_in_order(store: &Store) {
         .record_attempts(&[result(&due[0], DeliveryNext::GiveUp, t3)])
         .await
         .unwrap();
-    let health = store
-        .get_endpoint(&scope, &endpoint.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (health.failing_since, health.last_success_at),
-        (Some(t3), Some(t2))
-    );
+    assert_eq!(health().await, (Some(t3), Some(t2)));
     assert_eq!(store.pending_deliveries().await.unwrap(), 0);
 }
