@@ -1,7 +1,7 @@
-use memberd_core::event::Event;
-use memberd_core::{EventId, NewEvent, Scope, Timestamp};
 use std::time::{Duration, Instant};
 
+use memberd_core::event::Event;
+use memberd_core::{EventId, NewEvent, Scope, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool};
 
