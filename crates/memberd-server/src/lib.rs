@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use memberd_store::{Backend, Store};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -42,11 +42,17 @@ use crate::workers::webhooks::Dispatcher;
 
 /// The router with every layer a request passes through: a request id (kept when the client
 /// sends one, and echoed in the response) with the request's span and its log of server
-/// errors, panic recovery, a timeout and the body limit.
-pub fn app(config: Config, store: Store, wake_workers: Option<Arc<Notify>>) -> Router {
+/// errors, panic recovery, a timeout and the body limit. `last_copy` is closed once the router
+/// and every write it started are gone.
+pub fn app(
+    config: Config,
+    store: Store,
+    wake_workers: Option<Arc<Notify>>,
+    last_copy: mpsc::Sender<()>,
+) -> Router {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit_bytes;
-    let state = AppState::new(config, store, wake_workers);
+    let state = AppState::new(config, store, wake_workers, last_copy);
     api::router(state).layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn(with_request_id))
@@ -199,7 +205,14 @@ pub async fn serve(
     });
     store.start_read_cache(config.read_cache_lifetime).await;
     let cache = store.clone();
-    let app = app(config, store, dispatcher.as_ref().map(|d| d.waker()));
+    let grace = config.request_timeout;
+    let (last_copy, mut all_copies_gone) = mpsc::channel::<()>(1);
+    let app = app(
+        config,
+        store,
+        dispatcher.as_ref().map(|d| d.waker()),
+        last_copy,
+    );
     let worker = dispatcher.map(|d| tokio::spawn(d.run(until(stopped.clone()))));
     let scheduler = scheduler.map(|s| tokio::spawn(s.run(until(stopped.clone()))));
     tokio::spawn(async move {
@@ -207,6 +220,14 @@ pub async fn serve(
         let _ = stop.send(true);
     });
     let served = serving::serve(listener, app, serving_threads, stopped).await;
+    // Writes whose clients hung up run on as tasks of their own (see `write_on`): let them
+    // end, rather than be cut off with the process, for as long as a request may take.
+    if tokio::time::timeout(grace, all_copies_gone.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("stopping with writes still running; each is rolled back whole");
+    }
     if served.is_ok() {
         for worker in [worker, scheduler].into_iter().flatten() {
             let _ = worker.await;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use memberd_core::Timestamp;
 use memberd_store::Store;
 use tokio::runtime::Handle;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
 use crate::clock::SystemClock;
 use crate::middleware::rate_limit::RateLimiter;
@@ -26,10 +26,18 @@ struct Inner {
     scheduler: Arc<Scheduler>,
     /// Where writes run when requests are served on threads of their own (see `serving`).
     writes_runtime: Option<Handle>,
+    /// Closed when the last copy of the state is dropped. A write whose client hung up runs on
+    /// as a task of its own and holds a copy: `serve` waits for this before it returns.
+    _last_copy: mpsc::Sender<()>,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, wake_workers: Option<Arc<Notify>>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        wake_workers: Option<Arc<Notify>>,
+        last_copy: mpsc::Sender<()>,
+    ) -> Self {
         let limiter = RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
         let scheduler = Scheduler::new(
             store.clone(),
@@ -47,6 +55,7 @@ impl AppState {
                 wake_workers,
                 scheduler,
                 writes_runtime,
+                _last_copy: last_copy,
             }),
         }
     }

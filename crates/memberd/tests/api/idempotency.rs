@@ -73,15 +73,13 @@ async fn a_retried_post_is_applied_once(app: Arc<TestApp>) {
     assert_error(&too_long, StatusCode::BAD_REQUEST, Some("Idempotency-Key"));
 }
 
-/// Holds every insert into `members` back until dropped (rolled back): a table lock on
+/// Holds every insert into `members` back until rolled back (or dropped): a table lock on
 /// PostgreSQL, the write lock on SQLite.
-async fn hold_member_inserts(app: &TestApp) -> sqlx::AnyConnection {
+pub async fn hold_member_inserts(database_url: &str) -> sqlx::AnyConnection {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
-        .await
-        .unwrap();
-    let lock = if app.database_url.starts_with("postgres") {
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    let lock = if database_url.starts_with("postgres") {
         vec!["BEGIN", "LOCK TABLE members IN SHARE MODE"]
     } else {
         vec!["BEGIN IMMEDIATE"]
@@ -98,7 +96,7 @@ async fn hold_member_inserts(app: &TestApp) -> sqlx::AnyConnection {
 /// as long as the key does.
 async fn a_write_whose_client_went_away_finishes_and_is_replayed(app: Arc<TestApp>) {
     let body = json!({"email": "ann@example.com"});
-    let mut held = hold_member_inserts(&app).await;
+    let mut held = hold_member_inserts(&app.database_url).await;
     let gave_up = app
         .request(Method::POST, "/v1/members")
         .header("Idempotency-Key", "signup-away")

@@ -1,12 +1,16 @@
-//! No event is lost when memberd is killed mid-delivery: the outbox and the delivery leases
-//! live in the database, so a restarted memberd picks up where the dead one stopped.
+//! Nothing is lost when memberd stops. Killed mid-delivery: the outbox and the delivery leases
+//! live in the database, so a restarted memberd picks up where the dead one stopped. Told to
+//! stop: it finishes the writes still running first.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::json;
 
+use sqlx::Connection;
+
 use super::cli::{temp_db, Served};
+use super::idempotency::hold_member_inserts;
 use crate::receiver::Receiver;
 
 const EVENTS: usize = 150;
@@ -109,6 +113,68 @@ async fn no_event_is_lost_when_memberd_is_killed_on_postgres() {
         .unwrap();
     let (base, _) = admin_url.rsplit_once('/').unwrap();
     survives_sigkill(&format!("{base}/{name}")).await;
+    admin
+        .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+/// A write whose client hung up, still waiting on a lock when memberd is told to stop, is
+/// finished before memberd exits instead of being cut off with the process.
+async fn stopping_finishes_a_write_whose_client_went_away(database_url: &str) {
+    let served = Served::start(database_url);
+    let key = served.secret("sk_sb_").expect("a sandbox key");
+    let mut held = hold_member_inserts(database_url).await;
+    let gave_up = reqwest::Client::new()
+        .post(format!("{}/v1/members", served.base))
+        .bearer_auth(&key)
+        .json(&json!({"email": "away@example.com"}))
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()), "the write was held");
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        sqlx::query("ROLLBACK").execute(&mut held).await.unwrap();
+        held
+    });
+    tokio::task::spawn_blocking(move || served.stop())
+        .await
+        .unwrap();
+    release.await.unwrap().close().await.unwrap();
+
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM members WHERE email = 'away@example.com'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let written: i64 = sqlx::Row::get(&row, "n");
+    assert_eq!(written, 1, "the member was written before memberd exited");
+    conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_finishes_abandoned_writes_on_sqlite() {
+    let (dir, url) = temp_db();
+    stopping_finishes_a_write_whose_client_went_away(&url).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_finishes_abandoned_writes_on_postgres() {
+    let Ok(admin_url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
+        eprintln!("MEMBERD_TEST_POSTGRES_URL is unset: PostgreSQL shutdown test skipped");
+        return;
+    };
+    let admin = memberd_store::Store::connect(&admin_url).await.unwrap();
+    let name = format!("memberd_stop_{}", rand::random::<u32>());
+    admin
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    stopping_finishes_a_write_whose_client_went_away(&format!("{base}/{name}")).await;
     admin
         .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .await
