@@ -20,6 +20,40 @@ pub fn temp_db() -> (PathBuf, String) {
     (dir, url)
 }
 
+/// A fresh database on the server of MEMBERD_TEST_POSTGRES_URL, for the binary to run on.
+pub struct FreshPostgres {
+    admin: memberd_store::Store,
+    name: String,
+    pub url: String,
+}
+
+impl FreshPostgres {
+    /// `None`, saying so, when MEMBERD_TEST_POSTGRES_URL is unset.
+    pub async fn create(test: &str) -> Option<FreshPostgres> {
+        let Ok(admin_url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
+            eprintln!("MEMBERD_TEST_POSTGRES_URL is unset: PostgreSQL {test} test skipped");
+            return None;
+        };
+        let admin = memberd_store::Store::connect(&admin_url).await.unwrap();
+        let name = format!("memberd_bin_{}", rand::random::<u32>());
+        admin
+            .execute_admin(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        Some(FreshPostgres { admin, name, url })
+    }
+
+    pub async fn drop_database(self) {
+        self.admin
+            .execute_admin(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .await
+            .unwrap();
+        self.admin.close().await;
+    }
+}
+
 /// A running `memberd serve`, with what it printed on start.
 pub struct Served {
     child: Child,
@@ -214,23 +248,11 @@ async fn serve_on_sqlite_answers_with_any_number_of_serving_threads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_postgres_prints_keys_once_and_stops_on_sigterm() {
-    let Ok(admin_url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
-        eprintln!("MEMBERD_TEST_POSTGRES_URL is unset: PostgreSQL CLI test skipped");
+    let Some(db) = FreshPostgres::create("CLI").await else {
         return;
     };
-    let admin = memberd_store::Store::connect(&admin_url).await.unwrap();
-    let name = format!("memberd_cli_{}", rand::random::<u32>());
-    admin
-        .execute_admin(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    first_start_prints_the_keys_once(&format!("{base}/{name}")).await;
-    admin
-        .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin.close().await;
+    first_start_prints_the_keys_once(&db.url).await;
+    db.drop_database().await;
 }
 
 #[test]

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use sqlx::Connection;
 
-use super::cli::{temp_db, Served};
+use super::cli::{temp_db, FreshPostgres, Served};
 use super::idempotency::hold_member_inserts;
 use crate::receiver::Receiver;
 
@@ -101,23 +101,11 @@ async fn no_event_is_lost_when_memberd_is_killed_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_event_is_lost_when_memberd_is_killed_on_postgres() {
-    let Ok(admin_url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
-        eprintln!("MEMBERD_TEST_POSTGRES_URL is unset: PostgreSQL SIGKILL test skipped");
+    let Some(db) = FreshPostgres::create("SIGKILL").await else {
         return;
     };
-    let admin = memberd_store::Store::connect(&admin_url).await.unwrap();
-    let name = format!("memberd_kill_{}", rand::random::<u32>());
-    admin
-        .execute_admin(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    survives_sigkill(&format!("{base}/{name}")).await;
-    admin
-        .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin.close().await;
+    survives_sigkill(&db.url).await;
+    db.drop_database().await;
 }
 
 /// A write whose client hung up, still waiting on a lock when memberd is told to stop, is
@@ -163,21 +151,9 @@ async fn stopping_finishes_abandoned_writes_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_finishes_abandoned_writes_on_postgres() {
-    let Ok(admin_url) = std::env::var("MEMBERD_TEST_POSTGRES_URL") else {
-        eprintln!("MEMBERD_TEST_POSTGRES_URL is unset: PostgreSQL shutdown test skipped");
+    let Some(db) = FreshPostgres::create("shutdown").await else {
         return;
     };
-    let admin = memberd_store::Store::connect(&admin_url).await.unwrap();
-    let name = format!("memberd_stop_{}", rand::random::<u32>());
-    admin
-        .execute_admin(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    stopping_finishes_a_write_whose_client_went_away(&format!("{base}/{name}")).await;
-    admin
-        .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin.close().await;
+    stopping_finishes_a_write_whose_client_went_away(&db.url).await;
+    db.drop_database().await;
 }
