@@ -128,14 +128,9 @@ pub(crate) async fn load_views_with(
     let mut sql = Sql::new(VIEW_SELECT);
     sql.push(" WHERE c.app_id = ").text(scope.app_id.as_str());
     sql.push(" AND c.env = ").text(scope.env.as_str());
-    sql.push(" AND c.member_id IN (");
-    for (i, id) in member_ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(id.as_str());
-    }
-    sql.push(") ORDER BY c.seq");
+    sql.push(" AND c.member_id")
+        .in_list(member_ids.iter().map(|id| id.as_str()))
+        .push(" ORDER BY c.seq");
     reader.rows(&sql, |row| view_from_row(row)).await
 }
 

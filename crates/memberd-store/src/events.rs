@@ -86,14 +86,8 @@ impl FeedRead<'_> {
             .text(self.scope.app_id.as_str());
         sql.push(" AND env = ").text(self.scope.env.as_str());
         if !self.types.is_empty() {
-            sql.push(" AND type IN (");
-            for (i, t) in self.types.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.text(t.as_str());
-            }
-            sql.push(")");
+            sql.push(" AND type")
+                .in_list(self.types.iter().map(String::as_str));
         }
     }
 

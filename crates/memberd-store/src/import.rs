@@ -149,14 +149,8 @@ async fn inserted_ids(
     conn: &mut sqlx::AnyConnection,
     members: &[Member],
 ) -> Result<HashSet<String>> {
-    let mut sql = Sql::new("SELECT id FROM members WHERE id IN (");
-    for (i, m) in members.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(m.id.as_str());
-    }
-    sql.push(")");
+    let mut sql = Sql::new("SELECT id FROM members WHERE id");
+    sql.in_list(members.iter().map(|m| m.id.as_str()));
     let mut found = HashSet::new();
     for row in sql.query().fetch_all(&mut *conn).await? {
         found.insert(row.try_get::<String, _>(0)?);
@@ -177,14 +171,8 @@ async fn existing_emails(
         sql.text(scope.app_id.as_str())
             .push(" AND env = ")
             .text(scope.env.as_str())
-            .push(" AND email IN (");
-        for (i, (_, m)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.text(m.email.as_str());
-        }
-        sql.push(")");
+            .push(" AND email")
+            .in_list(chunk.iter().map(|(_, m)| m.email.as_str()));
         for row in sql.query().fetch_all(&mut *conn).await? {
             found.insert(row.try_get::<String, _>(0)?);
         }

@@ -48,6 +48,18 @@ impl Sql {
         self.bind(Arg::Int(n))
     }
 
+    /// Appends ` IN ($n, …)` over `values`, which must not be empty.
+    pub(crate) fn in_list<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) -> &mut Self {
+        self.push(" IN (");
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.text(value);
+        }
+        self.push(")")
+    }
+
     pub(crate) fn opt_text(&mut self, s: Option<&str>) -> &mut Self {
         self.bind(s.map_or(Arg::NullText, |s| Arg::Text(s.to_owned())))
     }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use memberd_core::NewEvent;
 use sqlx::AnyConnection;
 
-use super::deliveries::{in_list, AttemptResult, DeliveryNext};
+use super::deliveries::{AttemptResult, DeliveryNext};
 use crate::rows::text;
 use crate::sql::Sql;
 use crate::{events, Result, Store};
@@ -50,12 +50,8 @@ async fn live_deliveries(
 ) -> Result<HashSet<String>> {
     let mut live = HashSet::with_capacity(results.len());
     for chunk in results.chunks(ROWS_PER_STATEMENT) {
-        let ids: Vec<&str> = chunk
-            .iter()
-            .map(|r| r.attempt.delivery_id.as_str())
-            .collect();
         let mut q = Sql::new("SELECT id FROM webhook_deliveries WHERE id");
-        in_list(&mut q, &ids);
+        q.in_list(chunk.iter().map(|r| r.attempt.delivery_id.as_str()));
         for row in q.query().fetch_all(&mut *tx).await? {
             live.insert(text(&row, "id")?);
         }

@@ -94,17 +94,6 @@ fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {
     })
 }
 
-pub(super) fn in_list(sql: &mut Sql, values: &[&str]) {
-    sql.push(" IN (");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(*v);
-    }
-    sql.push(")");
-}
-
 impl Store {
     /// Turns new events into deliveries for every enabled endpoint that wants them, at most
     /// `batch` events per endpoint per call. Returns how many deliveries it created. Safe to
@@ -241,8 +230,7 @@ impl Store {
         let mut q = Sql::new(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id"
         ));
-        let refs: Vec<&str> = endpoint_ids.iter().map(String::as_str).collect();
-        in_list(&mut q, &refs);
+        q.in_list(endpoint_ids.iter().map(String::as_str));
         let endpoints: HashMap<String, Endpoint> = q
             .query()
             .fetch_all(&mut *conn)
@@ -251,8 +239,7 @@ impl Store {
             .map(|r| endpoint_from_row(r).map(|e| (e.id.to_string(), e)))
             .collect::<Result<_>>()?;
         let mut q = Sql::new("SELECT id, type, data, created_at FROM events WHERE id");
-        let refs: Vec<&str> = event_ids.iter().map(String::as_str).collect();
-        in_list(&mut q, &refs);
+        q.in_list(event_ids.iter().map(String::as_str));
         let events: HashMap<String, Event> = q
             .query()
             .fetch_all(&mut *conn)
