@@ -144,8 +144,15 @@ limited_map!(
     /// The fields of a member's signup form.
     CustomFields, CUSTOM_FIELDS_LIMITS);
 
-/// Checks the size of a member's free `json` document.
+/// Checks a member's free `json` document: an object, of bounded size.
 pub fn check_json(value: &Value) -> Result<(), DomainError> {
+    if !value.is_object() {
+        return Err(DomainError::invalid(
+            "json",
+            "invalid_json_document",
+            "json must be a JSON object (or null to clear it)",
+        ));
+    }
     if value.to_string().len() > JSON_MAX_BYTES {
         return Err(DomainError::invalid(
             "json",
@@ -154,6 +161,49 @@ pub fn check_json(value: &Value) -> Result<(), DomainError> {
         ));
     }
     Ok(())
+}
+
+/// The one character that no text may hold, whatever the field: PostgreSQL cannot store it
+/// in text, SQLite would keep it, and no client that sends it means it. Every face applies this
+/// to every string of a JSON body (`nul_in`) and to every query parameter, before anything else
+/// reads them, so that the two backends answer alike.
+pub fn check_no_nul(field: &str, text: &str) -> Result<(), DomainError> {
+    if text.contains('\0') {
+        return Err(DomainError::invalid(
+            field.to_owned(),
+            "invalid_characters",
+            format!("{field} must not contain a NUL character"),
+        ));
+    }
+    Ok(())
+}
+
+/// Where in `value` a string or a key holds NUL, written as the API names fields
+/// (`metaData.plan`, `prices[1].currency`), or `None` when nowhere. `field` is the path of
+/// `value` itself (empty for a whole body).
+pub fn nul_in(value: &Value, field: &str) -> Option<String> {
+    let join = |key: &str| {
+        if field.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{field}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) => s.contains('\0').then(|| field.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in(item, &format!("{field}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(&key.replace('\0', "")))
+            } else {
+                nul_in(item, &join(key))
+            }
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
+    }
 }
 
 /// Checks an optional free-text field such as `loginRedirect`.
@@ -217,7 +267,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn nul_is_found_wherever_it_is_and_named_as_the_api_names_fields() {
+        assert_eq!(nul_in(&json!({"name": "ok", "n": 1}), ""), None);
+        assert_eq!(
+            nul_in(&json!({"description": "a\0b"}), ""),
+            Some("description".into())
+        );
+        assert_eq!(
+            nul_in(
+                &json!({"prices": [{"currency": "usd"}, {"currency": "u\0"}]}),
+                ""
+            ),
+            Some("prices[1].currency".into())
+        );
+        assert_eq!(
+            nul_in(&json!({"metaData": {"k\0ey": "v"}}), ""),
+            Some("metaData.key".into())
+        );
+        assert_eq!(
+            nul_in(&json!(["\0"]), "permissions"),
+            Some("permissions[0]".into())
+        );
+        let err = check_no_nul("customerId", "a\0b").unwrap_err();
+        assert!(matches!(err, DomainError::Invalid { ref field, .. } if field == "customerId"));
+        assert!(check_no_nul("customerId", "ab").is_ok());
+    }
+
+    #[test]
+    fn json_is_an_object() {
+        assert!(check_json(&json!({"a": [1]})).is_ok());
+        for not_an_object in [json!("notobj"), json!([1]), json!(1), json!(true)] {
+            let err = check_json(&not_an_object).unwrap_err();
+            assert!(matches!(err, DomainError::Invalid { ref field, .. } if field == "json"));
+        }
+    }
+
     proptest! {
+        #[test]
+        fn nul_in_finds_a_nul_exactly_when_one_is_there(
+            strings in proptest::collection::vec("[a-z\\x00]{0,6}", 0..6)
+        ) {
+            let has_nul = strings.iter().any(|s| s.contains('\0'));
+            let value = json!({"list": strings, "nested": {"k": "v"}});
+            prop_assert_eq!(nul_in(&value, "").is_some(), has_nul);
+        }
+
         #[test]
         fn parse_accepts_exactly_what_is_within_the_limits(
             entries in proptest::collection::vec((".{0,60}", ".{0,520}"), 0..60)

@@ -140,6 +140,8 @@ fn parse_description(description: Option<String>) -> Result<Option<String>, Doma
                     format!("description must be at most {PLAN_DESCRIPTION_MAX} characters"),
                 ));
             }
+            // Line breaks are welcome in a description; NUL is not, as in every text.
+            crate::fields::check_no_nul("description", &d)?;
             Ok(Some(d))
         }
         _ => Ok(None),

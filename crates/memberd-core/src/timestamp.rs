@@ -40,14 +40,19 @@ impl Timestamp {
     }
 
     /// Parses an RFC 3339 date-time (any offset) or a plain `YYYY-MM-DD` date (midnight UTC).
+    /// A time outside years 0001 to 9999 (which RFC 3339 cannot render) is not one.
     pub fn parse(s: &str) -> Option<Self> {
-        if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-            return Some(Timestamp::from_offset_date_time(t));
-        }
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        time::Date::parse(s, &format)
-            .ok()
-            .map(|d| Timestamp::from_offset_date_time(d.midnight().assume_utc()))
+        let t = match OffsetDateTime::parse(s, &Rfc3339) {
+            Ok(t) => t,
+            Err(_) => {
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                time::Date::parse(s, &format).ok()?.midnight().assume_utc()
+            }
+        };
+        let micros = i64::try_from(t.unix_timestamp_nanos() / 1000).ok()?;
+        (MIN_MICROS..=MAX_MICROS)
+            .contains(&micros)
+            .then_some(Timestamp(micros))
     }
 
     /// `2026-01-31T12:00:00.000Z`
@@ -132,6 +137,25 @@ mod tests {
         );
         assert_eq!(ts("2026-03-01").to_date(), "2026-03-01");
         assert_eq!(Timestamp::from_micros(1_500).as_unix_millis(), 1);
+    }
+
+    #[test]
+    fn times_outside_years_1_to_9999_are_not_times() {
+        for outside in [
+            "0000-12-31",
+            "0000-06-01T00:00:00Z",
+            "-0001-01-01",
+            "10000-01-01",
+        ] {
+            assert_eq!(Timestamp::parse(outside), None, "{outside}");
+        }
+        assert_eq!(ts("0001-01-01").to_date(), "0001-01-01");
+        assert_eq!(
+            ts("9999-12-31T23:59:59.999Z").to_rfc3339(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        // An offset can carry a time past the edge once it is moved to UTC.
+        assert_eq!(Timestamp::parse("0001-01-01T00:30:00+01:00"), None);
     }
 
     #[test]
