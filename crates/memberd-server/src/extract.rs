@@ -22,8 +22,6 @@ pub struct Authed {
     pub scope: Scope,
     /// The app's shop domain, if it is a store.
     pub shop_domain: Option<String>,
-    /// Whether the app's keys work without a partner key (Appstle's API plan).
-    pub api_access: bool,
     /// What the rate limit counts against: the key, or for Appstle's face the store.
     pub limit_key: String,
 }
@@ -97,6 +95,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body must be a JSON object",
         ));
     }
+    refuse_nul(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -124,6 +123,45 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// Refuses a body with NUL in any string or key (the core's rule, `fields::nul_in`). JSON can
+/// only carry NUL escaped, so a body without the escape is passed over without being parsed
+/// twice; with it (or with `\\u0000`, which is not NUL) the parsed body says where.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    if !bytes.windows(6).any(|w| w == b"\\u0000") {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    match memberd_core::fields::nul_in(&value, "") {
+        Some(field) => {
+            let message = format!("{field} must not contain a NUL character");
+            Err(ApiError::invalid(field, "invalid_characters", message))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Refuses a request whose path or query holds NUL (`%00`), naming the query parameter.
+pub fn refuse_nul_in_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
+    if uri.path().contains("%00") {
+        return Err(ApiError::invalid(
+            "path",
+            "invalid_characters",
+            "the path must not contain a NUL character",
+        ));
+    }
+    let Some(query) = uri.query().filter(|q| q.contains("%00")) else {
+        return Ok(());
+    };
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let clean = name.replace('\0', "");
+        memberd_core::fields::check_no_nul(&clean, &name)?;
+        memberd_core::fields::check_no_nul(&clean, &value)?;
+    }
+    Ok(())
 }
 
 /// The wire name of the field an error is about. serde reports a missing or unknown field

@@ -102,6 +102,9 @@ pub async fn keyed<F: Face>(
         Ok(request) => request,
         Err(err) => return F::render(err),
     };
+    if let Err(err) = crate::extract::refuse_nul_in_uri(request.uri()) {
+        return F::render(err);
+    }
     if let Err(err) = F::admit(&state, &mut request).await {
         return F::render(err);
     }

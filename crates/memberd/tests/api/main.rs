@@ -23,6 +23,7 @@ mod memberstack_v2;
 mod no_event_lost;
 mod openapi;
 mod plans;
+mod probe;
 mod readme;
 mod receiver;
 mod webhooks;

@@ -19,7 +19,6 @@ use crate::api::with_key_layers;
 use crate::error::{ApiError, ErrorFormat};
 use crate::extract::Authed;
 use crate::middleware::Face;
-use crate::ops::hash_secret;
 use crate::state::AppState;
 
 /// Appstle's errors, in the problem-details shape of its Spring services:
@@ -94,16 +93,16 @@ fn shop_of(request: &Request) -> Option<String> {
 /// A request names its store with `shop=`; the key must belong to it.
 impl Face for AppstleErrors {
     fn admit(
-        state: &AppState,
+        _state: &AppState,
         request: &mut Request,
     ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send {
-        check_store(state, request)
+        check_store(request)
     }
 }
 
-/// Checks `shop` against the key's store and the store's API access, then counts the rate
-/// limit against the store rather than the key.
-async fn check_store(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
+/// Checks `shop` against the key's store, then counts the rate limit against the store rather
+/// than the key.
+async fn check_store(request: &mut Request) -> Result<(), ApiError> {
     let shop = shop_of(request).ok_or_else(|| {
         ApiError::invalid(
             "shop",
@@ -111,12 +110,6 @@ async fn check_store(state: &AppState, request: &mut Request) -> Result<(), ApiE
             "shop is required, as in ?shop=your-store.myshopify.com",
         )
     })?;
-    let partner_key = request
-        .headers()
-        .get("x-app-key")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty());
     let authed = request
         .extensions_mut()
         .get_mut::<Authed>()
@@ -136,22 +129,7 @@ async fn check_store(state: &AppState, request: &mut Request) -> Result<(), ApiE
         }
         Some(_) => {}
     }
-    if let Some(partner) = &partner_key {
-        if !state
-            .store()
-            .partner_key_is_valid(&hash_secret(partner))
-            .await?
-        {
-            return Err(ApiError::unauthenticated(
-                "the partner key (X-App-Key) is not valid",
-            ));
-        }
-    } else if !authed.api_access {
-        return Err(forbidden(
-            "api_access_required",
-            "direct API access is not on for this store: call with a partner key (X-App-Key), or ask the operator to turn API access on",
-        ));
-    }
+    // The partner key and the store's API access were checked with the key (`auth`).
     authed.limit_key = format!("store:{}", authed.scope.app_id);
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::extract::{double_option, parse_timestamp, Authed, ValidJson};
 use crate::state::AppState;
 use crate::workers::webhooks::signing::new_secret;
+use crate::workers::webhooks::target;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -148,6 +149,7 @@ pub async fn create(
     auth: Authed,
     ValidJson(input, _): ValidJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    check_target(&state, &input.url)?;
     let draft = EndpointDraft {
         url: input.url,
         description: input.description,
@@ -189,6 +191,18 @@ pub async fn list(
     Ok(Json(ListOut::from_page(page, EndpointOut::from)))
 }
 
+/// A URL that names an internal address is refused when it is registered, not only when
+/// something is sent to it; a name is checked after resolution, at every delivery.
+fn check_target(state: &AppState, raw: &str) -> ApiResult<()> {
+    let Ok(url) = reqwest::Url::parse(raw.trim()) else {
+        // The core names what is wrong with it.
+        return Ok(());
+    };
+    let allow_private = state.config().webhooks.allow_private_targets;
+    target::check_literal(&url, allow_private)
+        .map_err(|message| ApiError::invalid("url", "internal_target", message))
+}
+
 async fn load(state: &AppState, auth: &Authed, id: &str) -> ApiResult<Endpoint> {
     let id = endpoint_id(id)?;
     state
@@ -218,6 +232,9 @@ pub async fn update(
     ValidJson(input, _): ValidJson<EndpointPatchIn>,
 ) -> ApiResult<Json<EndpointOut>> {
     let id = endpoint_id(&id)?;
+    if let Some(url) = &input.url {
+        check_target(&state, url)?;
+    }
     let patch = EndpointPatch {
         url: input.url,
         description: input.description,
