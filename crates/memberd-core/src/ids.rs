@@ -8,8 +8,9 @@ use rand::Rng;
 const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 const RANDOM_LEN: usize = 24;
 
-/// `len` random characters of `ALPHABET`.
-fn random_suffix(len: usize) -> String {
+/// `len` random characters of `ALPHABET`: the random part of every id, and a token where one
+/// is needed that is no id (an Idempotency-Key's claim).
+pub fn random_suffix(len: usize) -> String {
     let mut rng = rand::thread_rng();
     (0..len)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)

@@ -89,7 +89,7 @@ impl Store {
         .bind(app.shop_domain.as_deref())
         .bind(i64::from(app.api_access))
         .bind(app.created_at.as_micros())
-        .execute(&self.write)
+        .execute(self.writer().await?)
         .await
         .map_err(|e| unique_violation(e, &[("shop_domain", "shop")]))?;
         Ok(())
@@ -97,7 +97,7 @@ impl Store {
 
     pub async fn list_apps(&self) -> Result<Vec<App>> {
         let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY seq"))
-            .fetch_all(&self.read)
+            .fetch_all(self.reads().await?)
             .await?;
         rows.iter().map(app_from_row).collect()
     }
@@ -105,14 +105,14 @@ impl Store {
     pub async fn get_app(&self, id: &AppId) -> Result<Option<App>> {
         let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reads().await?)
             .await?;
         row.as_ref().map(app_from_row).transpose()
     }
 
     pub async fn count_apps(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM apps")
-            .fetch_one(&self.read)
+            .fetch_one(self.reads().await?)
             .await?;
         int(&row, "n")
     }
@@ -131,7 +131,7 @@ impl Store {
         .bind(&key.hint)
         .bind(key.created_at.as_micros())
         .bind(key.revoked_at.map(|t| t.as_micros()))
-        .execute(&self.write)
+        .execute(self.writer().await?)
         .await?;
         Ok(())
     }
@@ -144,12 +144,12 @@ impl Store {
                     "SELECT {KEY_COLUMNS} FROM api_keys WHERE app_id = $1 ORDER BY seq"
                 ))
                 .bind(app_id.as_str())
-                .fetch_all(&self.read)
+                .fetch_all(self.reads().await?)
                 .await?
             }
             None => {
                 sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"))
-                    .fetch_all(&self.read)
+                    .fetch_all(self.reads().await?)
                     .await?
             }
         };
@@ -162,7 +162,7 @@ impl Store {
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now.as_micros())
                 .bind(id.as_str())
-                .execute(&self.write)
+                .execute(self.writer().await?)
                 .await?;
         self.keys.clear();
         Ok(done.rows_affected() > 0)
@@ -201,7 +201,7 @@ impl Store {
         let done = sqlx::query("UPDATE apps SET api_access = $1 WHERE id = $2")
             .bind(i64::from(on))
             .bind(id.as_str())
-            .execute(&self.write)
+            .execute(self.writer().await?)
             .await?;
         self.keys.clear();
         Ok(done.rows_affected() > 0)
@@ -216,7 +216,7 @@ impl Store {
         .bind(key_hash)
         .bind(&key.hint)
         .bind(key.created_at.as_micros())
-        .execute(&self.write)
+        .execute(self.writer().await?)
         .await?;
         Ok(())
     }
@@ -225,7 +225,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, name, hint, created_at, revoked_at FROM partner_keys ORDER BY seq",
         )
-        .fetch_all(&self.read)
+        .fetch_all(self.reads().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -246,7 +246,7 @@ impl Store {
         )
         .bind(now.as_micros())
         .bind(id)
-        .execute(&self.write)
+        .execute(self.writer().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -256,7 +256,7 @@ impl Store {
         let row =
             sqlx::query("SELECT id FROM partner_keys WHERE key_hash = $1 AND revoked_at IS NULL")
                 .bind(key_hash)
-                .fetch_optional(&self.read)
+                .fetch_optional(self.reads().await?)
                 .await?;
         Ok(row.is_some())
     }

@@ -19,8 +19,8 @@ use crate::{events, Payment, Result, Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct ConnectionView {
     pub connection: PlanConnection,
-    /// The connection's number in the store, unique across every app: the numeric id Appstle's
-    /// face gives a membership contract.
+    /// The connection's number in its environment (each counts its own): the numeric id
+    /// Appstle's face gives a membership contract.
     pub number: i64,
     pub plan_name: String,
     pub plan_permissions: Vec<String>,
@@ -47,7 +47,7 @@ pub enum ConnectionRequest {
 /// The columns `view_from_row` reads, of `plan_connections c` joined with `plans p`.
 macro_rules! view_columns {
     () => {
-        "c.seq, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, c.status, \
+        "c.contract_number, c.id, c.member_id, c.plan_id, c.price_id, c.connection_type, c.status, \
          c.amount, c.currency, c.billing_interval, c.interval_count, c.start_date, c.current_period_start, \
          c.current_period_end, c.trial_end, c.cancel_at_period_end, c.canceled_at, c.cancel_reason, \
          c.paused_at, c.resume_at, c.end_date, c.retry_count, c.next_retry_at, c.scheduled_plan_id, \
@@ -102,7 +102,7 @@ fn connection_from_row<R: Columns + ?Sized>(row: &R) -> Result<PlanConnection> {
 pub(crate) fn view_from_row<R: Columns + ?Sized>(row: &R) -> Result<ConnectionView> {
     Ok(ConnectionView {
         connection: connection_from_row(row)?,
-        number: int(row, "seq")?,
+        number: int(row, "contract_number")?,
         plan_name: text(row, "plan_name")?,
         plan_permissions: string_list(row, "plan_permissions")?,
     })
@@ -208,14 +208,15 @@ async fn insert(
     c: &PlanConnection,
     test_clock_id: Option<&str>,
 ) -> Result<i64> {
+    let number = next_contract_number(conn, scope).await?;
     let row = sqlx::query(
         "INSERT INTO plan_connections (id, app_id, env, member_id, plan_id, price_id, connection_type, status, \
          amount, currency, billing_interval, interval_count, start_date, current_period_start, current_period_end, \
          trial_end, cancel_at_period_end, canceled_at, cancel_reason, paused_at, resume_at, end_date, created_at, updated_at, \
-         retry_count, next_retry_at, scheduled_plan_id, scheduled_price_id, next_action_at, test_clock_id) \
+         retry_count, next_retry_at, scheduled_plan_id, scheduled_price_id, next_action_at, test_clock_id, contract_number) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
-         $25, $26, $27, $28, $29, $30) \
-         RETURNING seq",
+         $25, $26, $27, $28, $29, $30, $31) \
+         RETURNING contract_number",
     )
     .bind(c.id.as_str())
     .bind(scope.app_id.as_str())
@@ -247,10 +248,26 @@ async fn insert(
     .bind(c.scheduled_price_id.as_ref().map(|p| p.as_str()))
     .bind(next_action_at(c))
     .bind(test_clock_id)
+    .bind(number)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, &[("id", "id")]))?;
-    int(&row, "seq")
+    int(&row, "contract_number")
+}
+
+/// The next contract number of the environment: each environment counts its own, so that no
+/// store can read from its numbers how many contracts other stores make.
+async fn next_contract_number(conn: &mut AnyConnection, scope: &Scope) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO contract_numbers (app_id, env, last_number) VALUES ($1, $2, 1) \
+         ON CONFLICT (app_id, env) DO UPDATE SET last_number = contract_numbers.last_number + 1 \
+         RETURNING last_number",
+    )
+    .bind(scope.app_id.as_str())
+    .bind(scope.env.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    int(&row, "last_number")
 }
 
 /// Saves a changed connection, and when the scheduler should next look at it.
@@ -382,7 +399,7 @@ impl Store {
         now: Timestamp,
         payment: Option<Payment>,
     ) -> Result<ConnectionView> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let view = connect_in(
             &mut tx, self, scope, member_id, plan_id, price_id, None, now,
         )
@@ -400,8 +417,7 @@ impl Store {
             );
             events::record(&mut tx, scope, &[event], now).await?;
         }
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(view)
     }
 
@@ -413,7 +429,7 @@ impl Store {
         plan_id: &PlanId,
         now: Timestamp,
     ) -> Result<ConnectionView> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let view = connect_in(
             &mut tx,
             self,
@@ -425,8 +441,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(view)
     }
 
@@ -439,7 +454,7 @@ impl Store {
         plan_id: &PlanId,
         now: Timestamp,
     ) -> Result<ConnectionView> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let member = lock_member(&mut tx, self, scope, member_id)
             .await?
             .ok_or_else(|| StoreError::not_found("member", member_id))?;
@@ -465,8 +480,7 @@ impl Store {
         update(&mut tx, scope, &next).await?;
         touch_member(&mut tx, scope, member_id, now).await?;
         events::record(&mut tx, scope, &new_events, now).await?;
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(ConnectionView {
             connection: next,
             number,
@@ -481,7 +495,7 @@ impl Store {
         scope: &Scope,
         member_id: &MemberId,
     ) -> Result<Vec<ConnectionView>> {
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reads().await?.acquire().await?;
         let exists =
             sqlx::query("SELECT id FROM members WHERE app_id = $1 AND env = $2 AND id = $3")
                 .bind(scope.app_id.as_str())
@@ -501,7 +515,7 @@ impl Store {
         scope: &Scope,
         id: &ConnectionId,
     ) -> Result<Option<ConnectionView>> {
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reads().await?.acquire().await?;
         load_view(&mut conn, scope, id).await
     }
 
@@ -513,7 +527,7 @@ impl Store {
         request: ConnectionRequest,
         now: Timestamp,
     ) -> Result<ConnectionView> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let member_id = {
             let row = sqlx::query(
                 "SELECT member_id FROM plan_connections WHERE app_id = $1 AND env = $2 AND id = $3",
@@ -571,8 +585,7 @@ impl Store {
         let view = load_view(&mut tx, scope, id)
             .await?
             .ok_or_else(|| StoreError::not_found("plan connection", id))?;
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(view)
     }
 
@@ -583,6 +596,7 @@ impl Store {
         scope: &Scope,
         member_id: &MemberId,
     ) -> Result<Option<(Vec<String>, Vec<Grant>)>> {
+        self.flush_held().await?;
         let seen = match self.read_cache.grants(scope, member_id) {
             Lookup::Hit(grants) => return Ok(grants),
             Lookup::Miss(seen) => seen,
@@ -638,7 +652,7 @@ impl Store {
         ))
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(self.reads().await?)
         .await?;
         rows.iter().map(view_from_row).collect()
     }

@@ -67,12 +67,12 @@ impl Store {
     /// The contract with this number in the scope.
     pub async fn get_contract(&self, scope: &Scope, number: i64) -> Result<Option<ContractView>> {
         let row = sqlx::query(&format!(
-            "{CONTRACT_SELECT} WHERE c.app_id = $1 AND c.env = $2 AND c.seq = $3"
+            "{CONTRACT_SELECT} WHERE c.app_id = $1 AND c.env = $2 AND c.contract_number = $3"
         ))
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
         .bind(number)
-        .fetch_optional(&self.read)
+        .fetch_optional(self.reads().await?)
         .await?;
         row.as_ref().map(contract_from_row).transpose()
     }
@@ -104,7 +104,7 @@ impl Store {
         list.push(" ORDER BY c.seq LIMIT ").int(i64::from(limit));
         list.push(" OFFSET ")
             .int(i64::try_from(offset).unwrap_or(i64::MAX));
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reads().await?.acquire().await?;
         let total = int(&count.query().fetch_one(&mut *conn).await?, "n")?;
         let rows = list.query().fetch_all(&mut *conn).await?;
         let contracts = rows.iter().map(contract_from_row).collect::<Result<_>>()?;
@@ -118,6 +118,7 @@ impl Store {
         scope: &Scope,
         customer_id: &str,
     ) -> Result<Option<Vec<ContractView>>> {
+        self.flush_held().await?;
         let seen = match self.read_cache.contracts(scope, customer_id) {
             Lookup::Hit(contracts) => return Ok(contracts),
             Lookup::Miss(seen) => seen,
@@ -160,19 +161,19 @@ impl Store {
         id: &ConnectionId,
     ) -> Result<ContractContext> {
         let row = sqlx::query(
-            "SELECT c.seq, p.name, m.external_id FROM plan_connections c JOIN plans p ON p.id = c.plan_id \
+            "SELECT c.contract_number, p.name, m.external_id FROM plan_connections c JOIN plans p ON p.id = c.plan_id \
              JOIN members m ON m.id = c.member_id WHERE c.app_id = $1 AND c.env = $2 AND c.id = $3",
         )
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.read)
+        .fetch_optional(self.reads().await?)
         .await?;
         let Some(row) = row else {
             return Ok(ContractContext::default());
         };
         Ok(ContractContext {
-            number: Some(int(&row, "seq")?),
+            number: Some(int(&row, "contract_number")?),
             plan_name: opt_text(&row, "name")?,
             customer_id: opt_text(&row, "external_id")?,
         })

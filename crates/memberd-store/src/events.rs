@@ -185,7 +185,7 @@ impl Store {
             &read
                 .count(self.backend)
                 .query()
-                .fetch_one(&self.read)
+                .fetch_one(self.reads().await?)
                 .await?,
             "n",
         )?;
@@ -202,7 +202,7 @@ impl Store {
         wait: FeedWait,
     ) -> Result<Vec<(EventCursor, Event)>> {
         let list = read.list(self.backend);
-        let mut rows = list.query().fetch_all(&self.read).await?;
+        let mut rows = list.query().fetch_all(self.reads().await?).await?;
         let mut settled = 0;
         let mut newest_unsettled = None;
         for row in &rows {
@@ -218,7 +218,7 @@ impl Store {
         };
         if let (Some(tx), Some(deadline)) = (newest_unsettled, deadline) {
             if self.wait_until_settled(tx, deadline).await? {
-                rows = list.query().fetch_all(&self.read).await?;
+                rows = list.query().fetch_all(self.reads().await?).await?;
             }
         }
         let mut events = Vec::with_capacity(rows.len());
@@ -237,7 +237,7 @@ impl Store {
         let mut pause = Duration::from_millis(1);
         loop {
             let row = sqlx::query(&format!("SELECT {HORIZON} AS horizon"))
-                .fetch_one(&self.read)
+                .fetch_one(self.reads().await?)
                 .await?;
             if int(&row, "horizon")? > tx {
                 return Ok(true);
@@ -257,7 +257,7 @@ impl Store {
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.read)
+        .fetch_optional(self.reads().await?)
         .await?;
         row.as_ref().map(event_from_row).transpose()
     }
@@ -269,7 +269,7 @@ impl Store {
                 .bind(scope.app_id.as_str())
                 .bind(scope.env.as_str())
                 .bind(id.as_str())
-                .fetch_optional(&self.read)
+                .fetch_optional(self.reads().await?)
                 .await?;
         row.as_ref().map(cursor_from_row).transpose()
     }

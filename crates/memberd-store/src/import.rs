@@ -57,7 +57,9 @@ impl Store {
     /// for the lookups memberd makes.
     pub async fn analyze_members(&self) -> Result<()> {
         if self.backend == Backend::Postgres {
-            sqlx::query("ANALYZE members").execute(&self.write).await?;
+            sqlx::query("ANALYZE members")
+                .execute(self.writer().await?)
+                .await?;
         }
         Ok(())
     }
@@ -77,7 +79,7 @@ impl Store {
         if let Some(direct) = &self.fast {
             return crate::import_sqlite::import(direct, scope, members);
         }
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut skipped = Vec::new();
         let mut full_sql: Option<String> = None;
         for (chunk_no, chunk) in members.chunks(ROWS_PER_STATEMENT).enumerate() {

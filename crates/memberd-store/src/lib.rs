@@ -35,7 +35,7 @@ pub use apps::{ApiKey, App, KeyOwner, PartnerKey};
 pub use connections::{ConnectionRequest, ConnectionView};
 pub use contracts::{ContractFilter, ContractView};
 pub use error::StoreError;
-pub use idempotency::IdempotencyState;
+pub use idempotency::{answering, IdempotencyClaim, IdempotencyState};
 pub use members::{MemberFilter, MemberView};
 pub use page::{Cursor, EventCursor, Order, Page, PageCursor, PageRequest};
 pub use payment_methods::PaymentMethod;

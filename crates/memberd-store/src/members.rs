@@ -192,7 +192,7 @@ impl Store {
         member: &Member,
         event: &NewEvent,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_row(&mut tx, scope, member).await?;
         events::record(
             &mut tx,
@@ -202,8 +202,7 @@ impl Store {
         )
         .await?;
         count_members(&mut tx, self.backend, scope, 1).await?;
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(())
     }
 
@@ -216,7 +215,7 @@ impl Store {
         event: &NewEvent,
         plans: &[PlanId],
     ) -> Result<MemberView> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_row(&mut tx, scope, member).await?;
         let now = member.created_at;
         events::record(&mut tx, scope, std::slice::from_ref(event), now).await?;
@@ -247,8 +246,7 @@ impl Store {
             })?;
             connections.push(view);
         }
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(MemberView {
             member: member.clone(),
             connections,
@@ -256,6 +254,7 @@ impl Store {
     }
 
     pub async fn get_member(&self, scope: &Scope, id: &MemberId) -> Result<Option<MemberView>> {
+        self.flush_held().await?;
         let seen = match self.read_cache.member(scope, id) {
             Lookup::Hit(member) => return Ok(member),
             Lookup::Miss(seen) => seen,
@@ -361,7 +360,7 @@ impl Store {
         offset: u64,
         limit: u32,
     ) -> Result<Vec<MemberView>> {
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reads().await?.acquire().await?;
         let rows = sqlx::query(&format!(
             "SELECT {MEMBER_COLUMNS} FROM members WHERE app_id = $1 AND env = $2 ORDER BY seq LIMIT $3 OFFSET $4"
         ))
@@ -391,7 +390,7 @@ impl Store {
     where
         F: FnOnce(&Member) -> Result<Option<(Member, Vec<NewEvent>)>, DomainError> + Send,
     {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         if lock_member(&mut tx, self, scope, id).await?.is_none() {
             return Err(StoreError::not_found("member", id));
         }
@@ -427,8 +426,7 @@ impl Store {
         .await
         .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
         events::record(&mut tx, scope, &new_events, next.updated_at).await?;
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(MemberView {
             member: next,
             connections: current.connections,
@@ -437,7 +435,7 @@ impl Store {
 
     /// Deletes a member and their plan connections, recording `member.deleted`.
     pub async fn delete_member(&self, scope: &Scope, id: &MemberId, now: Timestamp) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         if lock_member(&mut tx, self, scope, id).await?.is_none() {
             return Err(StoreError::not_found("member", id));
         }
@@ -454,8 +452,7 @@ impl Store {
         }
         events::record(&mut tx, scope, &[NewEvent::member_deleted(id)], now).await?;
         count_members(&mut tx, self.backend, scope, -1).await?;
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(())
     }
 }

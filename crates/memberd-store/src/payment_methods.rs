@@ -37,6 +37,7 @@ fn from_row(row: &AnyRow) -> Result<PaymentMethod> {
 impl Store {
     /// Keeps a payment method of a member of the scope; `NotFound` for an unknown member.
     pub async fn insert_payment_method(&self, scope: &Scope, pm: &PaymentMethod) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "INSERT INTO payment_methods (id, app_id, env, member_id, brand, last4, exp_month, exp_year, gateway, \
              gateway_ref, created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
@@ -53,12 +54,12 @@ impl Store {
         .bind(&pm.gateway)
         .bind(&pm.gateway_ref)
         .bind(pm.created_at.as_micros())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("member", &pm.member_id));
         }
-        Ok(())
+        self.commit_write(tx, None).await
     }
 
     /// A member's payment methods, newest first; `NotFound` for an unknown member.
@@ -70,7 +71,7 @@ impl Store {
         if self.get_member(scope, member_id).await?.is_none() {
             return Err(StoreError::not_found("member", member_id));
         }
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reads().await?.acquire().await?;
         load(&mut conn, scope, member_id, None).await
     }
 }

@@ -68,7 +68,7 @@ impl Store {
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
         .bind(member_id.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(self.reads().await?)
         .await?;
         rows.iter().map(from_row).collect()
     }

@@ -145,6 +145,7 @@ pub(crate) async fn fetch_page<T>(
 
 impl Store {
     pub async fn insert_plan(&self, scope: &Scope, plan: &Plan) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO plans (id, app_id, env, name, description, plan_type, status, permissions, prices, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -160,13 +161,13 @@ impl Store {
         .bind(prices_to_json(&plan.prices))
         .bind(plan.created_at.as_micros())
         .bind(plan.updated_at.as_micros())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        self.commit_write(tx, None).await
     }
 
     pub async fn get_plan(&self, scope: &Scope, id: &PlanId) -> Result<Option<Plan>> {
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reads().await?.acquire().await?;
         load_plan(&mut conn, scope, id).await
     }
 
@@ -189,7 +190,7 @@ impl Store {
         filtered(&mut list);
         page_tail(&mut list, "seq", page);
 
-        fetch_page(&self.read, &count, &list, page, plan_from_row).await
+        fetch_page(self.reads().await?, &count, &list, page, plan_from_row).await
     }
 
     /// Loads a plan, lets `change` decide its next state (`None`: unchanged), and saves it.
@@ -198,7 +199,7 @@ impl Store {
     where
         F: FnOnce(&Plan) -> Result<Option<Plan>, DomainError> + Send,
     {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current = load_plan(&mut tx, scope, id)
             .await?
             .ok_or_else(|| StoreError::not_found("plan", id))?;
@@ -220,8 +221,7 @@ impl Store {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.commit_write(tx, Some(scope)).await?;
         Ok(next)
     }
 }

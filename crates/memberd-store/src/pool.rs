@@ -159,6 +159,7 @@ impl Store {
         sql: &Sql,
         map: impl Fn(&dyn Columns) -> Result<T>,
     ) -> Result<Vec<T>> {
+        self.flush_held().await?;
         if let Some(fast) = &self.fast {
             return fast.rows(sql, map);
         }
@@ -174,6 +175,7 @@ impl Store {
         &'a self,
         slot: &'a mut Option<PoolConnection<Any>>,
     ) -> Result<Reader<'a>> {
+        self.flush_held().await?;
         Ok(match &self.fast {
             Some(fast) => Reader::Sqlite(Box::new(Session::new(fast))),
             None => Reader::Any(slot.insert(self.read.acquire().await?)),

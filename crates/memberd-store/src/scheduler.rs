@@ -95,7 +95,7 @@ impl Store {
         .bind(system_now.as_micros())
         .bind(i64::from(limit))
         .bind(clock_id)
-        .fetch_all(&self.write)
+        .fetch_all(self.writer().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -114,14 +114,14 @@ impl Store {
 
     /// Gives a lease back, so that the connection is looked at again when it is next due.
     pub async fn release_connection(&self, id: &ConnectionId) -> Result<()> {
-        let mut conn = self.write.acquire().await?;
+        let mut conn = self.writer().await?.acquire().await?;
         release(&mut conn, id).await
     }
 
     /// Reads what charging a claimed connection needs. `None` when it is gone.
     pub async fn due_context(&self, claimed: &ClaimedConnection) -> Result<Option<DueContext>> {
         let scope = &claimed.scope;
-        let mut conn = self.write.acquire().await?;
+        let mut conn = self.writer().await?.acquire().await?;
         let connection = load_views(&mut conn, scope, &[&claimed.member_id])
             .await?
             .into_iter()
@@ -156,7 +156,7 @@ impl Store {
         policy: &DunningPolicy,
     ) -> Result<Applied> {
         let scope = &claimed.scope;
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         if lock_member(&mut tx, self, scope, &claimed.member_id)
             .await?
             .is_none()
@@ -210,7 +210,7 @@ impl Store {
         )
         .bind(connection.next_due().map(|(at, _)| at.as_micros()))
         .bind(connection.id.as_str())
-        .execute(&self.write)
+        .execute(self.writer().await?)
         .await?;
         Ok(())
     }

@@ -17,6 +17,7 @@ fn from_row(row: &AnyRow) -> Result<TestClock> {
 
 impl Store {
     pub async fn insert_test_clock(&self, scope: &Scope, clock: &TestClock) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO test_clocks (id, app_id, env, frozen_time, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -27,9 +28,9 @@ impl Store {
         .bind(clock.frozen_time.as_micros())
         .bind(clock.created_at.as_micros())
         .bind(clock.updated_at.as_micros())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        self.commit_write(tx, None).await
     }
 
     pub async fn get_test_clock(
@@ -44,7 +45,7 @@ impl Store {
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.read)
+        .fetch_optional(self.reads().await?)
         .await?;
         row.as_ref().map(from_row).transpose()
     }
@@ -61,13 +62,13 @@ impl Store {
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
         .bind(clock.id.as_str())
-        .execute(&self.write)
+        .execute(self.writer().await?)
         .await?;
         let row = sqlx::query(
             "SELECT id, frozen_time, created_at, updated_at FROM test_clocks WHERE id = $1",
         )
         .bind(clock.id.as_str())
-        .fetch_one(&self.write)
+        .fetch_one(self.writer().await?)
         .await?;
         from_row(&row)
     }
@@ -84,7 +85,7 @@ impl Store {
         )
         .bind(id.as_str())
         .bind(frozen_time.as_micros())
-        .fetch_optional(&self.write)
+        .fetch_optional(self.writer().await?)
         .await?;
         Ok(row.is_some())
     }

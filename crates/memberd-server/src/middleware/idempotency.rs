@@ -1,6 +1,8 @@
 //! `Idempotency-Key` on POST: the first request with a key runs and its response is kept for
 //! 24 hours; a retry with the same key and the same request gets that response again and
-//! changes nothing; the same key on a different request is a 422.
+//! changes nothing; the same key on a different request is a 422. The response is kept in the
+//! transaction of the write it answers, and a claim left by a process that died is taken over
+//! once the request timeout has passed (see `memberd_store::idempotency`).
 
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
@@ -71,20 +73,13 @@ pub(crate) async fn replay(
         .unwrap_or("/");
     let print = fingerprint(&parts.method, path, &body);
     let store = state.store();
-    match store
-        .idempotency_begin(&scope, &key, &print, state.now())
+    let lease = state.config().request_timeout;
+    let claim = match store
+        .idempotency_begin(&scope, &key, &print, state.now(), lease)
         .await?
     {
-        IdempotencyState::Started => {}
-        IdempotencyState::InProgress => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_error",
-                "idempotency_key_in_use",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            )
-            .with_param("Idempotency-Key"))
-        }
+        IdempotencyState::Started(claim) => claim,
+        IdempotencyState::InProgress => return Err(in_use()),
         IdempotencyState::Mismatch => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -107,30 +102,42 @@ pub(crate) async fn replay(
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             return Ok(response);
         }
-    }
-
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    let (parts, body) = response.into_parts();
-    let bytes = match to_bytes(body, usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            tracing::error!(error = %err, request_id = %crate::current_request_id(), "could not buffer a response to keep for its idempotency key");
-            store.idempotency_release(&scope, &key).await?;
-            return Err(ApiError::internal());
-        }
     };
-    if parts.status.is_server_error() {
-        // Worth retrying: nothing was applied, so the key must not pin the failure.
-        store.idempotency_release(&scope, &key).await?;
-    } else {
-        store
-            .idempotency_finish(
-                &scope,
-                &key,
-                parts.status.as_u16(),
-                &String::from_utf8_lossy(&bytes),
-            )
-            .await?;
-    }
-    Ok(Response::from_parts(parts, Body::from(bytes)))
+
+    let request = Request::from_parts(parts, Body::from(body));
+    memberd_store::answering(async move {
+        let response = next.run(request).await;
+        let (parts, body) = response.into_parts();
+        let bytes = match to_bytes(body, usize::MAX).await {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::error!(error = %err, request_id = %crate::current_request_id(), "could not buffer a response to keep for its idempotency key");
+                store.idempotency_release(&claim).await?;
+                return Err(ApiError::internal());
+            }
+        };
+        if parts.status.is_server_error() {
+            // Worth retrying: what the request wrote is rolled back with its claim.
+            store.idempotency_release(&claim).await?;
+        } else if !store
+            .idempotency_finish(&claim, parts.status.as_u16(), &String::from_utf8_lossy(&bytes))
+            .await?
+        {
+            // The request ran past its lease and a retry took the key over: that retry
+            // performs it, and nothing of this one is kept.
+            return Err(in_use());
+        }
+        Ok(Response::from_parts(parts, Body::from(bytes)))
+    })
+    .await
+}
+
+fn in_use() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_error",
+        "idempotency_key_in_use",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    )
+    .with_param("Idempotency-Key")
 }

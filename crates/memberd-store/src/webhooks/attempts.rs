@@ -23,7 +23,7 @@ impl Store {
     /// transaction: a commit per attempt made every delivery wait for a WAL flush. An attempt
     /// whose delivery is gone (its endpoint was deleted meanwhile) is dropped.
     pub async fn record_attempts(&self, results: &[AttemptResult]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let live = live_deliveries(&mut tx, results).await?;
         let results: Vec<&AttemptResult> = results
             .iter()

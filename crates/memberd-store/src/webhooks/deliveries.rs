@@ -104,7 +104,7 @@ impl Store {
             "SELECT {ENDPOINT_COLUMNS}, event_cursor_tx, event_cursor FROM webhook_endpoints \
              WHERE enabled = 1 ORDER BY seq"
         ))
-        .fetch_all(&self.read)
+        .fetch_all(self.reads().await?)
         .await?;
         // Events that committed but are not settled yet are waited for briefly, once for
         // all endpoints: a dispatcher woken by a write then sends its event at once, and one
@@ -148,7 +148,7 @@ impl Store {
             .filter(|(_, event)| endpoint.wants(&event.kind, &event.data).is_some())
             .map(|(_, event)| (event.id, event.created_at))
             .collect();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         if !wanted.is_empty() {
             let mut insert = Sql::new(
                 "INSERT INTO webhook_deliveries (id, app_id, env, endpoint_id, event_id, status, attempts, \
@@ -213,7 +213,7 @@ impl Store {
         .bind(owner)
         .bind(now.as_micros())
         .bind(i64::from(limit))
-        .fetch_all(&self.write)
+        .fetch_all(self.writer().await?)
         .await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
@@ -226,7 +226,7 @@ impl Store {
             .iter()
             .map(|r| text(r, "event_id"))
             .collect::<Result<_>>()?;
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reads().await?.acquire().await?;
         let mut q = Sql::new(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id"
         ));
@@ -289,7 +289,7 @@ impl Store {
         let mut list = Sql::new(format!("SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts"));
         filtered(&mut list);
         page_tail(&mut list, "seq", page);
-        fetch_page(&self.read, &count, &list, page, attempt_from_row).await
+        fetch_page(self.reads().await?, &count, &list, page, attempt_from_row).await
     }
 
     /// Sends an event to an endpoint again, now, whatever became of it before. `NotFound`
@@ -301,7 +301,7 @@ impl Store {
         event_id: &EventId,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         if load_endpoint(&mut tx, scope, endpoint_id).await?.is_none() {
             return Err(StoreError::not_found("webhook endpoint", endpoint_id));
         }
@@ -328,8 +328,7 @@ impl Store {
         .bind(now.as_micros())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit_write(tx, None).await
     }
 
     /// Sends again every delivery to an endpoint that failed for good and was made at or after
@@ -341,7 +340,7 @@ impl Store {
         since: Timestamp,
         now: Timestamp,
     ) -> Result<u64> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         if load_endpoint(&mut tx, scope, endpoint_id).await?.is_none() {
             return Err(StoreError::not_found("webhook endpoint", endpoint_id));
         }
@@ -354,7 +353,7 @@ impl Store {
         .bind(since.as_micros())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit_write(tx, None).await?;
         Ok(done.rows_affected())
     }
 
@@ -363,7 +362,7 @@ impl Store {
     pub async fn pending_deliveries(&self) -> Result<i64> {
         let row =
             sqlx::query("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending'")
-                .fetch_one(&self.read)
+                .fetch_one(self.reads().await?)
                 .await?;
         int(&row, "n")
     }

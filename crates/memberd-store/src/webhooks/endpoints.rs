@@ -49,7 +49,8 @@ pub(crate) async fn load_endpoint(
 impl Store {
     /// Stores a new endpoint. It receives the events recorded from now on, not the past ones.
     pub async fn insert_endpoint(&self, scope: &Scope, e: &Endpoint) -> Result<()> {
-        let start = events::feed_end(&self.write, self.backend, scope).await?;
+        let start = events::feed_end(self.writer().await?, self.backend, scope).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, app_id, env, url, description, event_types, flavour, enabled, \
              disabled_reason, secret, previous_secret, previous_secret_until, failing_since, last_success_at, \
@@ -74,13 +75,13 @@ impl Store {
         .bind(start.seq)
         .bind(e.created_at.as_micros())
         .bind(e.updated_at.as_micros())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        self.commit_write(tx, None).await
     }
 
     pub async fn get_endpoint(&self, scope: &Scope, id: &EndpointId) -> Result<Option<Endpoint>> {
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reads().await?.acquire().await?;
         load_endpoint(&mut conn, scope, id).await
     }
 
@@ -94,7 +95,7 @@ impl Store {
         let mut list = Sql::new(format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints"));
         filtered(&mut list);
         page_tail(&mut list, "seq", page);
-        fetch_page(&self.read, &count, &list, page, endpoint_from_row).await
+        fetch_page(self.reads().await?, &count, &list, page, endpoint_from_row).await
     }
 
     /// Loads an endpoint, lets `change` decide its next state (`None`: unchanged) and saves it.
@@ -107,7 +108,7 @@ impl Store {
     where
         F: FnOnce(&Endpoint) -> Result<Option<Endpoint>, DomainError> + Send,
     {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current = load_endpoint(&mut tx, scope, id)
             .await?
             .ok_or_else(|| StoreError::not_found("webhook endpoint", id))?;
@@ -135,7 +136,7 @@ impl Store {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit_write(tx, None).await?;
         Ok(next)
     }
 
@@ -146,7 +147,7 @@ impl Store {
                 .bind(scope.app_id.as_str())
                 .bind(scope.env.as_str())
                 .bind(id.as_str())
-                .execute(&self.write)
+                .execute(self.writer().await?)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("webhook endpoint", id));

@@ -6,8 +6,7 @@ use memberd_core::{
     AppId, ConnectionStatus, Email, Environment, KeyId, MemberPatch, PlanStatus, Scope,
 };
 use memberd_store::{
-    ApiKey, App, ConnectionRequest, IdempotencyState, MemberFilter, PageRequest, PlanFilter, Store,
-    StoreError,
+    ApiKey, App, ConnectionRequest, MemberFilter, PageRequest, PlanFilter, Store, StoreError,
 };
 use serde_json::json;
 
@@ -15,9 +14,14 @@ mod attempts;
 mod cached_reads;
 mod common;
 mod event_log;
+mod idempotency;
 
 use attempts::attempts_recorded_together_apply_in_order;
 use event_log::concurrent_creates_are_logged_and_counted_once;
+use idempotency::{
+    a_key_answered_with_its_write, a_run_out_claim_is_taken_over,
+    idempotency_keys_replay_and_refuse,
+};
 
 use common::{drop_postgres, first_page, new_member, paid_plan, postgres, scope, sqlite, t};
 
@@ -329,62 +333,6 @@ async fn connections_follow_the_state_machine(store: &Store) {
     assert!(store.access_grants(&live, &ann.id).await.unwrap().is_none());
 }
 
-async fn idempotency_keys_replay_and_refuse(store: &Store) {
-    let scope = scope(store).await;
-    let now = t("2026-01-01T00:00:00Z");
-    assert_eq!(
-        store
-            .idempotency_begin(&scope, "k1", "fp", now)
-            .await
-            .unwrap(),
-        IdempotencyState::Started
-    );
-    assert_eq!(
-        store
-            .idempotency_begin(&scope, "k1", "fp", now)
-            .await
-            .unwrap(),
-        IdempotencyState::InProgress
-    );
-    store
-        .idempotency_finish(&scope, "k1", 201, "{}")
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .idempotency_begin(&scope, "k1", "fp", now)
-            .await
-            .unwrap(),
-        IdempotencyState::Completed {
-            status: 201,
-            body: "{}".into()
-        }
-    );
-    assert_eq!(
-        store
-            .idempotency_begin(&scope, "k1", "other", now)
-            .await
-            .unwrap(),
-        IdempotencyState::Mismatch
-    );
-    let next_day = now.plus_days(2);
-    assert_eq!(
-        store
-            .idempotency_begin(&scope, "k1", "other", next_day)
-            .await
-            .unwrap(),
-        IdempotencyState::Started
-    );
-    store.idempotency_release(&scope, "k1").await.unwrap();
-    assert_eq!(
-        store
-            .idempotency_begin(&scope, "k1", "fp", next_day)
-            .await
-            .unwrap(),
-        IdempotencyState::Started
-    );
-}
-
 /// A SQLite read keeps its snapshot between requests while nothing has committed: a commit
 /// by another connection to the file (here another store, as another process would) must be
 /// seen by the very next read, on both read paths (one query, and a session of several).
@@ -518,6 +466,8 @@ both_backends!(
     members_keep_unique_fields_and_events,
     connections_follow_the_state_machine,
     idempotency_keys_replay_and_refuse,
+    a_key_answered_with_its_write,
+    a_run_out_claim_is_taken_over,
     concurrent_creates_are_logged_and_counted_once,
     attempts_recorded_together_apply_in_order,
 );

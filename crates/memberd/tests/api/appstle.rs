@@ -458,16 +458,30 @@ async fn partner_keys_open_stores_without_api_access(app: Arc<TestApp>) {
 async fn a_store_never_sees_another(app: Arc<TestApp>) {
     let a = store(&app, SHOP).await;
     let b = store(&app, "other-store.myshopify.com").await;
-    customer_on_plan(&app, &a, "12345").await;
+    let (_, a_connection) = customer_on_plan(&app, &a, "12345").await;
+    customer_on_plan(&app, &b, "777").await;
     let (_, b_connection) = customer_on_plan(&app, &b, "12345").await;
     let (_, b_list) = send(get(
         &app,
         &b,
-        "membership-contracts?shop=other-store.myshopify.com",
+        "membership-contracts?shop=other-store.myshopify.com&customerId=12345",
     ))
     .await;
+    // Each store numbers its own contracts: b's second is 2 whatever a has made.
     let b_contract = b_list["content"][0]["id"].as_i64().unwrap();
+    assert_eq!(b_contract, 2, "{b_list}");
     assert_eq!(b_list["content"][0]["planConnectionId"], b_connection["id"]);
+    let (status, a_first) = send(get(
+        &app,
+        &a,
+        &format!("membership-contracts/1?shop={SHOP}"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        a_first["planConnectionId"], a_connection["id"],
+        "a's own number 1"
+    );
 
     let (_, a_list) = send(get(
         &app,

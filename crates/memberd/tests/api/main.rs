@@ -13,6 +13,7 @@ mod cli;
 mod connections;
 mod events;
 mod idempotency;
+mod idempotency_crash;
 mod import;
 mod isolation;
 mod lifecycle;

@@ -222,7 +222,7 @@ async fn change(
     request: ConnectionRequest,
 ) -> AppstleResult<Json<Contract>> {
     let current = load(state, auth, raw).await?;
-    state
+    let view = state
         .store()
         .change_connection(
             &auth.scope,
@@ -231,7 +231,13 @@ async fn change(
             state.now(),
         )
         .await?;
-    Ok(Json(render(&load(state, auth, raw).await?)))
+    // Rendered from what the change returns, not read back, so that the answer is kept in
+    // the change's own transaction (see the idempotency middleware).
+    let changed = ContractView {
+        view,
+        customer_id: current.customer_id,
+    };
+    Ok(Json(render(&changed)))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
