@@ -50,14 +50,20 @@ pub struct PageOut<T> {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
+    /// Only the contracts of this customer (a member's `externalId`).
     customer_id: Option<String>,
+    /// ACTIVE, TRIALING, PAST_DUE, PAUSED, CANCELLED (or CANCELED), EXPIRED, …, in any case.
     status: Option<String>,
+    /// The page, from 0.
+    #[param(value_type = Option<u32>, minimum = 0)]
     page: Option<String>,
+    /// 1 to 200; 20 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     size: Option<String>,
 }
 
 /// `GET membership-contracts?customerId=&status=&page=&size=`: pages count from 0.
-#[utoipa::path(get, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ListQuery),
+#[utoipa::path(get, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ListQuery),
     responses((status = 200, body = PageOut<Contract>), (status = 400, body = AppstleProblem), (status = 401, body = AppstleProblem), (status = 403, body = AppstleProblem), (status = 429, body = AppstleProblem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -140,7 +146,7 @@ async fn load(state: &AppState, auth: &Authed, raw: &str) -> AppstleResult<Contr
         .ok_or_else(|| AppstleError(ApiError::not_found("membership contract", number)))
 }
 
-#[utoipa::path(get, path = "/membership-contracts/{id}", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)),
+#[utoipa::path(get, path = "/membership-contracts/{id}", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ("id" = i64, Path, minimum = 1, description = "The contract's number")),
     responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem)))]
 pub async fn retrieve(
     State(state): State<AppState>,
@@ -159,7 +165,7 @@ pub struct CreateIn {
 }
 
 /// Puts a customer on a plan: a new contract.
-#[utoipa::path(post, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com")), request_body = CreateIn,
+#[utoipa::path(post, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key")), request_body = CreateIn,
     responses((status = 201, body = Contract), (status = 400, body = AppstleProblem), (status = 402, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -236,6 +242,9 @@ async fn change(
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// Named apart from the native face's schema of the same Rust name, which it would
+// replace in the merged document.
+#[schema(as = AppstleCancelIn)]
 pub struct CancelIn {
     /// Kept on the contract and sent with `membership.cancelled`.
     reason: Option<String>,
@@ -244,7 +253,7 @@ pub struct CancelIn {
     cancel_at_period_end: bool,
 }
 
-#[utoipa::path(post, path = "/membership-contracts/{id}/cancel", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)), request_body = CancelIn,
+#[utoipa::path(post, path = "/membership-contracts/{id}/cancel", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ("id" = i64, Path, minimum = 1, description = "The contract's number")), request_body = CancelIn,
     responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -261,12 +270,15 @@ pub async fn cancel(
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// Named apart from the native face's schema of the same Rust name, which it would
+// replace in the merged document.
+#[schema(as = AppstlePauseIn)]
 pub struct PauseIn {
     /// When to resume by itself.
     resume_date: Option<String>,
 }
 
-#[utoipa::path(post, path = "/membership-contracts/{id}/pause", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)), request_body = PauseIn,
+#[utoipa::path(post, path = "/membership-contracts/{id}/pause", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ("id" = i64, Path, minimum = 1, description = "The contract's number")), request_body = PauseIn,
     responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn pause(
     State(state): State<AppState>,
@@ -278,7 +290,7 @@ pub async fn pause(
     change(&state, &auth, &id, ConnectionRequest::Pause { resume_at }).await
 }
 
-#[utoipa::path(post, path = "/membership-contracts/{id}/resume", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)),
+#[utoipa::path(post, path = "/membership-contracts/{id}/resume", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ("id" = i64, Path, minimum = 1, description = "The contract's number")),
     responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -292,6 +304,8 @@ pub async fn resume(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusQuery {
+    /// The customer (a member's `externalId`).
+    #[param(value_type = String, required = true, min_length = 1, pattern = "\\S")]
     customer_id: Option<String>,
 }
 
@@ -319,7 +333,7 @@ pub struct ActivePlan {
 
 /// `GET membership-status?customerId=`: the call a storefront makes on every gated page, in
 /// one query.
-#[utoipa::path(get, path = "/membership-status", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), StatusQuery),
+#[utoipa::path(get, path = "/membership-status", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), StatusQuery),
     responses((status = 200, body = StatusOut), (status = 400, body = AppstleProblem)))]
 pub async fn status(
     State(state): State<AppState>,
@@ -364,6 +378,9 @@ pub async fn status(
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// Named apart from the native face's schema of the same Rust name, which it would
+// replace in the merged document.
+#[schema(as = AppstlePlan)]
 pub struct PlanOut {
     id: String,
     name: String,
@@ -377,6 +394,9 @@ pub struct PlanOut {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// Named apart from the native face's schema of the same Rust name, which it would
+// replace in the merged document.
+#[schema(as = AppstlePrice)]
 pub struct PriceOut {
     id: String,
     amount: i64,
@@ -413,7 +433,7 @@ fn plan_out(p: Plan) -> PlanOut {
 }
 
 /// Every plan of the store, oldest first.
-#[utoipa::path(get, path = "/membership-plans", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com")),
+#[utoipa::path(get, path = "/membership-plans", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key")),
     responses((status = 200, body = Vec<PlanOut>)))]
 pub async fn plans(
     State(state): State<AppState>,

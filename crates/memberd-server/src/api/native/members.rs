@@ -21,23 +21,29 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemberIn {
     /// Stored lowercase; unique in the environment.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 1,024 characters; stored as an argon2id hash and never returned.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
     pub verified: Option<bool>,
     /// The fields of the member's signup form.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     pub custom_fields: Option<Map<String, Value>>,
     /// At most 50 keys of at most 50 characters, values of at most 500 characters.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     pub meta_data: Option<Map<String, Value>>,
     /// Any JSON document, up to 64 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     pub json: Option<Value>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub login_redirect: Option<String>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub profile_image: Option<String>,
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub stripe_customer_id: Option<String>,
     /// The member's id in another system, such as a Shopify customer id; unique in the environment.
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<String>,
     /// Permissions granted directly, on top of those of the member's plans.
     pub permissions: Option<Vec<String>>,
@@ -73,27 +79,29 @@ impl MemberIn {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemberPatchIn {
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
     pub verified: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     pub custom_fields: Option<Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     pub meta_data: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     pub json: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub login_redirect: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub profile_image: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub stripe_customer_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<Option<String>>,
     pub permissions: Option<Vec<String>>,
 }
@@ -103,17 +111,22 @@ pub struct MemberPatchIn {
 pub struct MemberOut {
     pub id: String,
     pub object: &'static str,
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     pub verified: bool,
     #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
     #[schema(value_type = Object)]
     pub meta_data: Map<String, Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     pub json: Option<Value>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub login_redirect: Option<String>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub profile_image: Option<String>,
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub stripe_customer_id: Option<String>,
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<String>,
     /// Granted to the member directly.
     pub permissions: Vec<String>,
@@ -233,6 +246,7 @@ pub async fn create(
 #[serde(rename_all = "camelCase")]
 pub struct MemberListQuery {
     /// Only the member with this email.
+    #[param(format = Email, max_length = 254)]
     email: Option<String>,
     /// Members holding this plan.
     plan_id: Option<String>,
@@ -241,10 +255,13 @@ pub struct MemberListQuery {
     /// Members changed at or after this time (RFC 3339 or YYYY-MM-DD).
     updated_since: Option<String>,
     /// 1 to 100; 50 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `nextCursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     after: Option<String>,
-    /// `asc` (oldest first, the default) or `desc`.
+    /// `asc` (oldest first, the default) or `desc`, in any case.
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])$")]
     order: Option<String>,
 }
 

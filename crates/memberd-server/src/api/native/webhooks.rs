@@ -170,10 +170,13 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 100; 50 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `nextCursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     after: Option<String>,
-    /// `asc` (oldest first, the default) or `desc`.
+    /// `asc` (oldest first, the default) or `desc`, in any case.
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])$")]
     order: Option<String>,
 }
 
