@@ -5,7 +5,7 @@
 //! 404s, 409s, 400s). Both key headers are alternative security schemes of every operation.
 
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder,
@@ -33,7 +33,11 @@ fn error_response(envelope: &str, description: &str) -> ResponseBuilder {
 
 fn integer_header(description: &str) -> utoipa::openapi::Header {
     HeaderBuilder::new()
-        .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        )
         .description(Some(description))
         .build()
 }
@@ -70,10 +74,39 @@ fn idempotency_key() -> Parameter {
         .build()
 }
 
-fn complete_operation(path: &str, method: &str, operation: &mut Operation) {
+/// Whether a body's schema requires no field, so that an empty body (read as `{}`) will do.
+fn needs_no_field(
+    openapi_schemas: &Schemas,
+    body: &utoipa::openapi::request_body::RequestBody,
+) -> bool {
+    let Some(content) = body.content.get("application/json") else {
+        return false;
+    };
+    let schema = match &content.schema {
+        Some(RefOr::Ref(r)) => r
+            .ref_location
+            .rsplit('/')
+            .next()
+            .and_then(|name| openapi_schemas.get(name)),
+        Some(RefOr::T(schema)) => Some(schema),
+        None => None,
+    };
+    matches!(schema, Some(Schema::Object(object)) if object.required.is_empty())
+}
+
+type Schemas = std::collections::BTreeMap<String, Schema>;
+
+fn complete_operation(path: &str, method: &str, operation: &mut Operation, schemas: &Schemas) {
     let envelope = envelope_of(path);
     let post = method == "post";
     let has_body = operation.request_body.is_some();
+    // Every body extractor reads an empty body as `{}`: a body whose fields are all optional
+    // may be left out.
+    if let Some(body) = operation.request_body.as_mut() {
+        if needs_no_field(schemas, body) {
+            body.required = Some(Required::False);
+        }
+    }
 
     // The handlers' names (`create`, `list`) repeat across resources and faces; an operation
     // id must be unique in the document, so it is made from the method and the path.
@@ -91,7 +124,11 @@ fn complete_operation(path: &str, method: &str, operation: &mut Operation) {
     add(
         operation,
         "400",
-        error_response(envelope, "The request is not valid: the error names the field at fault").build(),
+        error_response(
+            envelope,
+            "The request is not valid: the error names the field at fault",
+        )
+        .build(),
     );
     add(
         operation,
@@ -103,7 +140,11 @@ fn complete_operation(path: &str, method: &str, operation: &mut Operation) {
     } else {
         "The key may not do this (such as a live key on a sandbox-only route)"
     };
-    add(operation, "403", error_response(envelope, forbidden).build());
+    add(
+        operation,
+        "403",
+        error_response(envelope, forbidden).build(),
+    );
     if has_body || post {
         add(
             operation,
@@ -134,12 +175,15 @@ fn complete_operation(path: &str, method: &str, operation: &mut Operation) {
     add(
         operation,
         "429",
-        error_response(envelope, "Over the key's rate limit; retry after `Retry-After` seconds")
-            .header(
-                "Retry-After",
-                integer_header("Seconds to wait before retrying"),
-            )
-            .build(),
+        error_response(
+            envelope,
+            "Over the key's rate limit; retry after `Retry-After` seconds",
+        )
+        .header(
+            "Retry-After",
+            integer_header("Seconds to wait before retrying"),
+        )
+        .build(),
     );
 }
 
@@ -154,6 +198,19 @@ fn operation_id(method: &str, path: &str) -> String {
 
 /// Completes every operation of the document (see the module's documentation).
 pub fn complete(openapi: &mut OpenApi) {
+    let schemas: Schemas = openapi
+        .components
+        .as_ref()
+        .map(|c| {
+            c.schemas
+                .iter()
+                .filter_map(|(name, schema)| match schema {
+                    RefOr::T(schema) => Some((name.clone(), schema.clone())),
+                    RefOr::Ref(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     for (path, item) in openapi.paths.paths.iter_mut() {
         let operations = [
             ("get", &mut item.get),
@@ -164,7 +221,7 @@ pub fn complete(openapi: &mut OpenApi) {
         ];
         for (method, operation) in operations {
             if let Some(operation) = operation {
-                complete_operation(path, method, operation);
+                complete_operation(path, method, operation, &schemas);
             }
         }
     }

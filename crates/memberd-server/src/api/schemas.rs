@@ -58,6 +58,48 @@ pub fn custom_fields() -> RefOr<Schema> {
 pub fn json_document() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
-        .description(Some("Any JSON object, up to 64 KiB once serialised; null clears it"))
+        .description(Some(
+            "Any JSON object, up to 64 KiB once serialised; null clears it",
+        ))
         .into()
 }
+
+/// A permission such as `view:premium`: 1 to 100 letters, digits and `_-:./*`.
+pub struct Permission;
+
+impl utoipa::PartialSchema for Permission {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "1 to 100 letters, digits and _-:./*, such as view:premium",
+            ))
+            .pattern(Some("^[A-Za-z0-9_:./*-]{1,100}$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Permission {}
+
+/// A time as the API reads one: RFC 3339 (`2026-01-31T12:00:00Z`) or a date (`2026-01-31`).
+pub struct TimeText;
+
+impl utoipa::PartialSchema for TimeText {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, SchemaFormat};
+        let string = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        AnyOfBuilder::new()
+            .item(string(KnownFormat::DateTime))
+            .item(string(KnownFormat::Date))
+            .description(Some(
+                "RFC 3339, such as 2026-01-31T12:00:00Z, or a date such as 2026-01-31",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeText {}

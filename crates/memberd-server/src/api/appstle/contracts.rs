@@ -53,6 +53,9 @@ pub struct ListQuery {
     /// Only the contracts of this customer (a member's `externalId`).
     customer_id: Option<String>,
     /// ACTIVE, TRIALING, PAST_DUE, PAUSED, CANCELLED (or CANCELED), EXPIRED, …, in any case.
+    #[param(
+        pattern = "^([Aa][Cc][Tt][Ii][Vv][Ee]|[Tt][Rr][Ii][Aa][Ll][Ii][Nn][Gg]|[Pp][Aa][Ss][Tt]_[Dd][Uu][Ee]|[Rr][Ee][Qq][Uu][Ii][Rr][Ee][Ss]_[Pp][Aa][Yy][Mm][Ee][Nn][Tt]|[Uu][Nn][Pp][Aa][Ii][Dd]|[Pp][Aa][Uu][Ss][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ll][Ee][Dd]|[Ee][Xx][Pp][Ii][Rr][Ee][Dd]|[Ii][Nn][Cc][Oo][Mm][Pp][Ll][Ee][Tt][Ee])?$"
+    )]
     status: Option<String>,
     /// The page, from 0.
     #[param(value_type = Option<u32>, minimum = 0)]
@@ -64,7 +67,7 @@ pub struct ListQuery {
 
 /// `GET membership-contracts?customerId=&status=&page=&size=`: pages count from 0.
 #[utoipa::path(get, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ListQuery),
-    responses((status = 200, body = PageOut<Contract>), (status = 400, body = AppstleProblem), (status = 401, body = AppstleProblem), (status = 403, body = AppstleProblem), (status = 429, body = AppstleProblem)))]
+    responses((status = 200, body = PageOut<Contract>), (status = 400, body = AppstleProblem)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
@@ -275,6 +278,7 @@ pub async fn cancel(
 #[schema(as = AppstlePauseIn)]
 pub struct PauseIn {
     /// When to resume by itself.
+    #[schema(value_type = Option<crate::api::schemas::TimeText>)]
     resume_date: Option<String>,
 }
 

@@ -155,10 +155,10 @@ pub struct ListQuery {
     #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
     /// The `endCursor` of the previous page.
-    #[param(pattern = "^[0-9]{1,18}$")]
+    #[param(pattern = "^([0-9]{1,18})?$")]
     after: Option<String>,
     /// `ASC` (oldest first, the default) or `DESC`, in any case.
-    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])$")]
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?$")]
     order: Option<String>,
     /// `true` adds each member's `json`.
     #[serde(rename = "includeJSON")]
@@ -370,7 +370,7 @@ fn member_id(raw: &str) -> MsResult<MemberId> {
 /// `customFields` and `metaData` are shallow-merged; `json` is replaced whole.
 #[utoipa::path(patch, path = "/members/{id}", tag = "memberstack 2.0", params(("id" = String, Path)),
     request_body = MsMemberPatch,
-    responses((status = 200, body = Single<MsMember>), (status = 400, body = MsErrorEnvelope), (status = 404, body = MsErrorEnvelope)))]
+    responses((status = 200, body = Single<MsMember>), (status = 400, body = MsErrorEnvelope), (status = 404, body = MsErrorEnvelope), (status = 409, body = MsErrorEnvelope)))]
 pub async fn update(
     State(state): State<AppState>,
     auth: Authed,

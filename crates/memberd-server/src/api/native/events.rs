@@ -46,7 +46,7 @@ impl From<Event> for EventOut {
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
     /// Events after this one: a `nextCursor`, or the id (`evt_…`) of an event that exists.
-    #[param(pattern = "^([0-9]{1,18}(-[0-9]{1,18})?|evt_[A-Za-z0-9_]{1,64})$")]
+    #[param(pattern = "^([0-9]{1,18}(-[0-9]{1,18})?|evt_[A-Za-z0-9_]{1,64})?$")]
     after: Option<String>,
     /// Comma-separated event types; every type by default.
     types: Option<String>,

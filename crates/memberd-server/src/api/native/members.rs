@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::connections::ConnectionOut;
 use super::page::{list_schema, page_request, ListOut};
+use crate::api::schemas::Permission;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::extract::{double_option, parse_timestamp, query_param, Authed, ValidJson};
 use crate::passwords::hash_password;
@@ -46,6 +47,7 @@ pub struct MemberIn {
     #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<String>,
     /// Permissions granted directly, on top of those of the member's plans.
+    #[schema(value_type = Option<Vec<Permission>>, max_items = 100)]
     pub permissions: Option<Vec<String>>,
     /// Sandbox only: the test clock (`clock_…`) the member lives by. The member is created
     /// at the clock's time, and every later change of their plans happens at it.
@@ -103,6 +105,7 @@ pub struct MemberPatchIn {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<Option<String>>,
+    #[schema(value_type = Option<Vec<Permission>>, max_items = 100)]
     pub permissions: Option<Vec<String>>,
 }
 
@@ -129,6 +132,7 @@ pub struct MemberOut {
     #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<String>,
     /// Granted to the member directly.
+    #[schema(value_type = Vec<Permission>, max_items = 100)]
     pub permissions: Vec<String>,
     /// Everything the member may do now: their own permissions and those of every plan they
     /// hold actively.
@@ -250,18 +254,22 @@ pub struct MemberListQuery {
     email: Option<String>,
     /// Members holding this plan.
     plan_id: Option<String>,
-    /// Members with a plan connection in this status, such as ACTIVE or PAST_DUE.
+    /// Members with a plan connection in this status, such as ACTIVE or PAST_DUE, in any case.
+    #[param(
+        pattern = "^([Aa][Cc][Tt][Ii][Vv][Ee]|[Tt][Rr][Ii][Aa][Ll][Ii][Nn][Gg]|[Pp][Aa][Ss][Tt]_[Dd][Uu][Ee]|[Rr][Ee][Qq][Uu][Ii][Rr][Ee][Ss]_[Pp][Aa][Yy][Mm][Ee][Nn][Tt]|[Uu][Nn][Pp][Aa][Ii][Dd]|[Pp][Aa][Uu][Ss][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ee][Dd]|[Ee][Xx][Pp][Ii][Rr][Ee][Dd]|[Ii][Nn][Cc][Oo][Mm][Pp][Ll][Ee][Tt][Ee])?$"
+    )]
     status: Option<String>,
     /// Members changed at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[param(value_type = Option<crate::api::schemas::TimeText>)]
     updated_since: Option<String>,
     /// 1 to 100; 50 by default.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `nextCursor` of the previous page.
-    #[param(pattern = "^[0-9]{1,18}$")]
+    #[param(pattern = "^([0-9]{1,18})?$")]
     after: Option<String>,
     /// `asc` (oldest first, the default) or `desc`, in any case.
-    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])$")]
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?$")]
     order: Option<String>,
 }
 

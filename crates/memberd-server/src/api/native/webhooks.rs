@@ -173,10 +173,10 @@ pub struct PageQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `nextCursor` of the previous page.
-    #[param(pattern = "^[0-9]{1,18}$")]
+    #[param(pattern = "^([0-9]{1,18})?$")]
     after: Option<String>,
     /// `asc` (oldest first, the default) or `desc`, in any case.
-    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])$")]
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?$")]
     order: Option<String>,
 }
 
@@ -385,6 +385,7 @@ pub async fn redeliver(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecoverIn {
     /// Redeliver what failed for good among the deliveries made at or after this time.
+    #[schema(value_type = crate::api::schemas::TimeText)]
     pub since: String,
 }
 
