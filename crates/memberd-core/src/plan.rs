@@ -3,14 +3,38 @@ use serde::Serialize;
 use crate::fields::check_text;
 use crate::{DomainError, PlanId, PriceId, Timestamp};
 
-/// Generates `as_str` / `parse` for a fieldless enum with SCREAMING_SNAKE_CASE wire names.
+/// Generates `as_str` / `parse` for a fieldless enum with the given wire names, and (with the
+/// `openapi` feature) its schema: a string enum of exactly those names.
+///
+/// The schema is written out rather than derived: utoipa's derive does not see a
+/// `#[serde(rename = $wire)]` that a macro wrote, and documented the Rust names (`Active`)
+/// instead of the wire names (`ACTIVE`) that serde sends and accepts.
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant),+
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let doc: &[&str] = &[$($doc),*];
+                let doc = doc.iter().map(|line| line.trim()).collect::<Vec<_>>().join("\n");
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description((!doc.is_empty()).then_some(doc))
+                    .enum_values(Some([$($wire),+]))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
         }
 
         impl $name {

@@ -4,6 +4,8 @@
 pub mod appstle;
 pub mod memberstack;
 pub mod native;
+pub mod openapi;
+pub mod schemas;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -25,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     openapi.merge(memberstack_doc);
     let (appstle, appstle_doc) = appstle::router(&state);
     openapi.merge(appstle_doc);
+    openapi::complete(&mut openapi);
     let openapi_json = openapi
         .to_pretty_json()
         .expect("the OpenAPI document serialises");

@@ -126,4 +126,204 @@ async fn the_document_and_the_router_agree(app: Arc<TestApp>) {
     assert!(described["bearer"].is_object() && described["apiKey"].is_object());
 }
 
-crate::both_backends!(the_document_and_the_router_agree);
+crate::both_backends!(
+    the_document_and_the_router_agree,
+    enums_are_the_wire_values,
+    every_operation_documents_the_common_answers,
+    parameters_and_bodies_say_their_limits,
+);
+
+/// The envelope each face writes its errors in, by the prefix of its paths.
+fn envelope_of(path: &str) -> &'static str {
+    if path.starts_with("/memberstack/") {
+        "#/components/schemas/MsErrorEnvelope"
+    } else if path.starts_with("/api/external/v2/") {
+        "#/components/schemas/AppstleProblem"
+    } else {
+        "#/components/schemas/ErrorEnvelope"
+    }
+}
+
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if let Some(operation) = item.get(*method) {
+                out.push((method.to_string(), path.clone(), operation.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The document's enums list the values the server sends and accepts, not the Rust names.
+async fn enums_are_the_wire_values(app: Arc<TestApp>) {
+    let (_, doc) = send(app.client.get(app.url("/openapi.json"))).await;
+    let schemas = &doc["components"]["schemas"];
+    let values = |name: &str| -> Vec<String> {
+        serde_json::from_value(schemas[name]["enum"].clone())
+            .unwrap_or_else(|_| panic!("{name} is a documented enum: {}", schemas[name]))
+    };
+    let wire = |all: &[&str]| all.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    use memberd_core::{ConnectionStatus, ConnectionType, Interval, PlanStatus, PlanType};
+    assert_eq!(
+        values("PlanStatus"),
+        wire(
+            &PlanStatus::ALL
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+        )
+    );
+    assert_eq!(values("PlanStatus"), ["ACTIVE", "ARCHIVED"]);
+    assert_eq!(
+        values("Interval"),
+        ["DAY", "WEEK", "MONTH", "YEAR", "ONETIME"]
+    );
+    assert_eq!(
+        values("Interval"),
+        wire(&Interval::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())
+    );
+    assert_eq!(
+        values("PlanType"),
+        wire(&PlanType::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())
+    );
+    assert_eq!(
+        values("ConnectionStatus"),
+        wire(
+            &ConnectionStatus::ALL
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+        )
+    );
+    assert!(values("ConnectionStatus").contains(&"CANCELED".to_string()));
+    assert_eq!(
+        values("ConnectionType"),
+        wire(
+            &ConnectionType::ALL
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+        )
+    );
+    assert_eq!(values("Flavour"), ["native", "memberstack", "appstle"]);
+
+    // A client that sends what the document lists is understood.
+    let response = app
+        .request(Method::POST, "/v1/plans")
+        .json(&serde_json::json!({
+            "name": "Monthly",
+            "prices": [{"amount": 500, "currency": "USD", "interval": values("Interval")[2]}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+/// Every keyed operation documents what the key check, the rate limit, the body limit and the
+/// idempotency replay can answer, in its face's envelope, and takes either key header.
+async fn every_operation_documents_the_common_answers(app: Arc<TestApp>) {
+    let (_, doc) = send(app.client.get(app.url("/openapi.json"))).await;
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["apiKey"]["name"], "X-API-KEY");
+    let mut ids = std::collections::HashSet::new();
+    for (method, path, operation) in operations(&doc) {
+        let what = format!("{method} {path}");
+        let id = operation["operationId"].as_str().unwrap().to_owned();
+        assert!(
+            ids.insert(id.clone()),
+            "{what}: operationId {id} is not unique"
+        );
+        assert_eq!(
+            operation["security"],
+            serde_json::json!([{"bearer": []}, {"apiKey": []}]),
+            "{what} takes either key header"
+        );
+        let mut expected = vec!["400", "401", "403", "429"];
+        if method == "post" {
+            expected.extend(["409", "413", "422"]);
+        }
+        if operation.get("requestBody").is_some() {
+            expected.push("413");
+        }
+        for status in expected {
+            let response = &operation["responses"][status];
+            assert_eq!(
+                response["content"]["application/json"]["schema"]["$ref"],
+                envelope_of(&path),
+                "{what} documents {status} in its face's envelope"
+            );
+        }
+        assert!(
+            operation["responses"]["429"]["headers"]["Retry-After"].is_object(),
+            "{what}: 429 says Retry-After"
+        );
+        if method == "post" {
+            let key = operation["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"))
+                .unwrap_or_else(|| panic!("{what} takes an Idempotency-Key"));
+            assert_eq!(key["in"], "header");
+            assert_eq!(
+                key["schema"]["minLength"], 1,
+                "{what}: an empty key is refused"
+            );
+            assert_eq!(key["schema"]["maxLength"], 255);
+        }
+    }
+    // A pause can be refused for its resumeAt.
+    let pause = &doc["paths"]["/v1/plan-connections/{id}/pause"]["post"]["responses"];
+    assert!(pause["400"].is_object());
+}
+
+/// Parameters and bodies say the limits the server holds them to.
+async fn parameters_and_bodies_say_their_limits(app: Arc<TestApp>) {
+    let (_, doc) = send(app.client.get(app.url("/openapi.json"))).await;
+    for (method, path, operation) in operations(&doc) {
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            if parameter["name"] == "limit" && path.starts_with("/v1/") {
+                let schema = &parameter["schema"];
+                assert_eq!(schema["type"], "integer", "{method} {path}: limit");
+                assert_eq!(schema["minimum"], 1, "{method} {path}: limit");
+                assert_eq!(schema["maximum"], 100, "{method} {path}: limit");
+            }
+            if parameter["name"] == "shop" {
+                assert_eq!(parameter["required"], true, "{method} {path}: shop");
+                assert_eq!(parameter["schema"]["minLength"], 1, "{method} {path}: shop");
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    for body in ["MemberIn", "MsMemberIn", "V1MemberIn"] {
+        let email = &schemas[body]["properties"]["email"];
+        assert_eq!(email["format"], "email", "{body}.email");
+        assert_eq!(email["maxLength"], 254, "{body}.email");
+        let meta = &schemas[body]["properties"]["metaData"];
+        assert_eq!(meta["maxProperties"], 50, "{body}.metaData");
+        assert_eq!(meta["propertyNames"]["maxLength"], 50, "{body}.metaData");
+        assert_eq!(
+            meta["additionalProperties"]["maxLength"], 500,
+            "{body}.metaData"
+        );
+        assert_eq!(
+            meta["additionalProperties"]["type"],
+            serde_json::json!(["string", "null"]),
+            "{body}.metaData values are strings"
+        );
+        let password = &schemas[body]["properties"]["password"];
+        assert_eq!(password["minLength"], 8, "{body}.password");
+    }
+    // Appstle's bodies are its own, not the native ones of the same Rust name.
+    let cancel = &doc["paths"]["/api/external/v2/membership-contracts/{id}/cancel"]["post"];
+    let cancel = cancel["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    assert!(schemas[cancel]["properties"]["cancelAtPeriodEnd"].is_object());
+    assert!(schemas["CancelIn"]["properties"]["atPeriodEnd"].is_object());
+}

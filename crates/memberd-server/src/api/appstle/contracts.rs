@@ -50,15 +50,24 @@ pub struct PageOut<T> {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
+    /// Only the contracts of this customer (a member's `externalId`).
     customer_id: Option<String>,
+    /// ACTIVE, TRIALING, PAST_DUE, PAUSED, CANCELLED (or CANCELED), EXPIRED, …, in any case.
+    #[param(
+        pattern = "^([Aa][Cc][Tt][Ii][Vv][Ee]|[Tt][Rr][Ii][Aa][Ll][Ii][Nn][Gg]|[Pp][Aa][Ss][Tt]_[Dd][Uu][Ee]|[Rr][Ee][Qq][Uu][Ii][Rr][Ee][Ss]_[Pp][Aa][Yy][Mm][Ee][Nn][Tt]|[Uu][Nn][Pp][Aa][Ii][Dd]|[Pp][Aa][Uu][Ss][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ll][Ee][Dd]|[Ee][Xx][Pp][Ii][Rr][Ee][Dd]|[Ii][Nn][Cc][Oo][Mm][Pp][Ll][Ee][Tt][Ee])?$"
+    )]
     status: Option<String>,
+    /// The page, from 0.
+    #[param(value_type = Option<u32>, minimum = 0)]
     page: Option<String>,
+    /// 1 to 200; 20 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     size: Option<String>,
 }
 
 /// `GET membership-contracts?customerId=&status=&page=&size=`: pages count from 0.
-#[utoipa::path(get, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ListQuery),
-    responses((status = 200, body = PageOut<Contract>), (status = 400, body = AppstleProblem), (status = 401, body = AppstleProblem), (status = 403, body = AppstleProblem), (status = 429, body = AppstleProblem)))]
+#[utoipa::path(get, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ListQuery),
+    responses((status = 200, body = PageOut<Contract>), (status = 400, body = AppstleProblem)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
@@ -140,7 +149,7 @@ async fn load(state: &AppState, auth: &Authed, raw: &str) -> AppstleResult<Contr
         .ok_or_else(|| AppstleError(ApiError::not_found("membership contract", number)))
 }
 
-#[utoipa::path(get, path = "/membership-contracts/{id}", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)),
+#[utoipa::path(get, path = "/membership-contracts/{id}", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ("id" = i64, Path, minimum = 1, description = "The contract's number")),
     responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem)))]
 pub async fn retrieve(
     State(state): State<AppState>,
@@ -159,7 +168,7 @@ pub struct CreateIn {
 }
 
 /// Puts a customer on a plan: a new contract.
-#[utoipa::path(post, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com")), request_body = CreateIn,
+#[utoipa::path(post, path = "/membership-contracts", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key")), request_body = CreateIn,
     responses((status = 201, body = Contract), (status = 400, body = AppstleProblem), (status = 402, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -242,6 +251,9 @@ async fn change(
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// Named apart from the native face's schema of the same Rust name, which it would
+// replace in the merged document.
+#[schema(as = AppstleCancelIn)]
 pub struct CancelIn {
     /// Kept on the contract and sent with `membership.cancelled`.
     reason: Option<String>,
@@ -250,7 +262,7 @@ pub struct CancelIn {
     cancel_at_period_end: bool,
 }
 
-#[utoipa::path(post, path = "/membership-contracts/{id}/cancel", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)), request_body = CancelIn,
+#[utoipa::path(post, path = "/membership-contracts/{id}/cancel", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ("id" = i64, Path, minimum = 1, description = "The contract's number")), request_body = CancelIn,
     responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -267,12 +279,16 @@ pub async fn cancel(
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// Named apart from the native face's schema of the same Rust name, which it would
+// replace in the merged document.
+#[schema(as = AppstlePauseIn)]
 pub struct PauseIn {
     /// When to resume by itself.
+    #[schema(value_type = Option<crate::api::schemas::TimeText>)]
     resume_date: Option<String>,
 }
 
-#[utoipa::path(post, path = "/membership-contracts/{id}/pause", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)), request_body = PauseIn,
+#[utoipa::path(post, path = "/membership-contracts/{id}/pause", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ("id" = i64, Path, minimum = 1, description = "The contract's number")), request_body = PauseIn,
     responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn pause(
     State(state): State<AppState>,
@@ -284,7 +300,7 @@ pub async fn pause(
     change(&state, &auth, &id, ConnectionRequest::Pause { resume_at }).await
 }
 
-#[utoipa::path(post, path = "/membership-contracts/{id}/resume", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), ("id" = i64, Path)),
+#[utoipa::path(post, path = "/membership-contracts/{id}/resume", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), ("id" = i64, Path, minimum = 1, description = "The contract's number")),
     responses((status = 200, body = Contract), (status = 400, body = AppstleProblem), (status = 404, body = AppstleProblem), (status = 409, body = AppstleProblem)))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -298,6 +314,8 @@ pub async fn resume(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusQuery {
+    /// The customer (a member's `externalId`).
+    #[param(value_type = String, required = true, min_length = 1, pattern = "\\S")]
     customer_id: Option<String>,
 }
 
@@ -325,7 +343,7 @@ pub struct ActivePlan {
 
 /// `GET membership-status?customerId=`: the call a storefront makes on every gated page, in
 /// one query.
-#[utoipa::path(get, path = "/membership-status", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com"), StatusQuery),
+#[utoipa::path(get, path = "/membership-status", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key"), StatusQuery),
     responses((status = 200, body = StatusOut), (status = 400, body = AppstleProblem)))]
 pub async fn status(
     State(state): State<AppState>,
@@ -370,6 +388,9 @@ pub async fn status(
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// Named apart from the native face's schema of the same Rust name, which it would
+// replace in the merged document.
+#[schema(as = AppstlePlan)]
 pub struct PlanOut {
     id: String,
     name: String,
@@ -383,6 +404,9 @@ pub struct PlanOut {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+// Named apart from the native face's schema of the same Rust name, which it would
+// replace in the merged document.
+#[schema(as = AppstlePrice)]
 pub struct PriceOut {
     id: String,
     amount: i64,
@@ -419,7 +443,7 @@ fn plan_out(p: Plan) -> PlanOut {
 }
 
 /// Every plan of the store, oldest first.
-#[utoipa::path(get, path = "/membership-plans", tag = "appstle", params(("shop" = String, Query, description = "The store, such as your-store.myshopify.com")),
+#[utoipa::path(get, path = "/membership-plans", tag = "appstle", params(("shop" = String, Query, min_length = 1, pattern = "\\S", description = "The store, such as your-store.myshopify.com: the store of the key")),
     responses((status = 200, body = Vec<PlanOut>)))]
 pub async fn plans(
     State(state): State<AppState>,

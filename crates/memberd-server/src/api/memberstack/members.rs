@@ -31,10 +31,13 @@ pub struct MsMember {
     meta_data: Map<String, Value>,
     /// Left out of list pages unless `includeJSON=true`, as Memberstack does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     json: Option<Value>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     login_redirect: Option<String>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     profile_image: Option<String>,
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     stripe_customer_id: Option<String>,
     last_login: Option<String>,
     created_at: String,
@@ -46,6 +49,7 @@ pub struct MsMember {
 
 #[derive(Serialize, ToSchema)]
 struct MsAuth {
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
@@ -144,13 +148,17 @@ pub struct MsPage {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Page size, 1 to 100 (larger is capped); 50 by default.
+    /// Page size, from 1; larger than 100 is capped to 100; 50 by default.
+    #[param(value_type = Option<u32>, minimum = 1)]
     first: Option<String>,
-    /// The same as `first`.
+    /// The same as `first`, which wins when both are given.
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
     /// The `endCursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,18})?$")]
     after: Option<String>,
-    /// `ASC` (oldest first, the default) or `DESC`.
+    /// `ASC` (oldest first, the default) or `DESC`, in any case.
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?$")]
     order: Option<String>,
     /// `true` adds each member's `json`.
     #[serde(rename = "includeJSON")]
@@ -159,6 +167,20 @@ pub struct ListQuery {
 
 fn invalid(param: &str, message: String) -> MsError {
     MsError(ApiError::invalid(param, "invalid_parameter", message))
+}
+
+/// A page size: from 1, capped to `MAX_PAGE`.
+fn page_size(name: &str, raw: Option<&str>) -> MsResult<Option<u32>> {
+    match raw.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(Some(n.min(MAX_PAGE))),
+            _ => Err(invalid(
+                name,
+                format!("{name} must be a whole number from 1 to {MAX_PAGE}, got {raw:?}"),
+            )),
+        },
+    }
 }
 
 /// `GET members?first=&after=&order=`: `endCursor` is the position of the page's last member
@@ -171,23 +193,10 @@ pub async fn list(
     auth: Authed,
     Query(q): Query<ListQuery>,
 ) -> MsResult<Json<MsPage>> {
-    let size = match q
-        .first
-        .as_deref()
-        .or(q.limit.as_deref())
-        .filter(|s| !s.is_empty())
-    {
-        None => DEFAULT_PAGE,
-        Some(raw) => match raw.parse::<u32>() {
-            Ok(n) if n >= 1 => n.min(MAX_PAGE),
-            _ => {
-                return Err(invalid(
-                    "first",
-                    format!("first must be a whole number from 1 to {MAX_PAGE}, got {raw:?}"),
-                ))
-            }
-        },
-    };
+    // Both are checked, so that a bad `limit` is named even beside a good `first`.
+    let first = page_size("first", q.first.as_deref())?;
+    let limit = page_size("limit", q.limit.as_deref())?;
+    let size = first.or(limit).unwrap_or(DEFAULT_PAGE);
     let after = match q.after.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
@@ -268,16 +277,19 @@ pub struct PlanRef {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MsMemberIn {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 8, max_length = 1024)]
     password: Option<String>,
     #[serde(default)]
     plans: Vec<PlanRef>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     custom_fields: Option<Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     meta_data: Option<Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     json: Option<Value>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     login_redirect: Option<String>,
 }
 
@@ -333,20 +345,21 @@ pub async fn create(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MsMemberPatch {
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
     verified: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     custom_fields: Option<Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     meta_data: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     json: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     login_redirect: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     profile_image: Option<Option<String>>,
 }
 
@@ -357,7 +370,7 @@ fn member_id(raw: &str) -> MsResult<MemberId> {
 /// `customFields` and `metaData` are shallow-merged; `json` is replaced whole.
 #[utoipa::path(patch, path = "/members/{id}", tag = "memberstack 2.0", params(("id" = String, Path)),
     request_body = MsMemberPatch,
-    responses((status = 200, body = Single<MsMember>), (status = 400, body = MsErrorEnvelope), (status = 404, body = MsErrorEnvelope)))]
+    responses((status = 200, body = Single<MsMember>), (status = 400, body = MsErrorEnvelope), (status = 404, body = MsErrorEnvelope), (status = 409, body = MsErrorEnvelope)))]
 pub async fn update(
     State(state): State<AppState>,
     auth: Authed,

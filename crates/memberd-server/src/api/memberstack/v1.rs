@@ -30,16 +30,17 @@ const MAX_LIMIT: u32 = 100;
 #[serde(rename_all = "camelCase")]
 pub struct V1Member {
     id: String,
+    #[schema(format = Email, max_length = 254)]
     email: String,
     created_at: String,
     membership: Option<Membership>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stripe_info: Option<StripeInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     meta_data: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     custom_fields: Option<Map<String, Value>>,
 }
 
@@ -197,13 +198,15 @@ pub async fn retrieve(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct V1MemberIn {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 8, max_length = 1024)]
     password: Option<String>,
     /// A free plan's id.
     plan: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     custom_fields: Option<Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     meta_data: Option<Map<String, Value>>,
 }
 
@@ -262,11 +265,13 @@ pub async fn create(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct V1MemberPatch {
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
+    #[schema(min_length = 8, max_length = 1024)]
     password: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     custom_fields: Option<Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     meta_data: Option<Map<String, Value>>,
 }
 

@@ -17,8 +17,10 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
     /// The start of the period (RFC 3339 or YYYY-MM-DD); 30 days before `to` by default.
+    #[param(value_type = Option<crate::api::schemas::TimeText>)]
     from: Option<String>,
     /// The end of the period, excluded; now by default.
+    #[param(value_type = Option<crate::api::schemas::TimeText>)]
     to: Option<String>,
 }
 

@@ -115,6 +115,7 @@ pub struct CancelIn {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PauseIn {
     /// When to resume by itself (RFC 3339); paused until resumed otherwise.
+    #[schema(value_type = Option<crate::api::schemas::TimeText>)]
     pub resume_at: Option<String>,
 }
 

@@ -45,11 +45,13 @@ impl From<Event> for EventOut {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
-    /// Events after this one: a `nextCursor`, or an event id (`evt_…`).
+    /// Events after this one: a `nextCursor`, or the id (`evt_…`) of an event that exists.
+    #[param(pattern = "^([0-9]{1,18}(-[0-9]{1,18})?|evt_[A-Za-z0-9_]{1,64})?$")]
     after: Option<String>,
     /// Comma-separated event types; every type by default.
     types: Option<String>,
     /// 1 to 100; 50 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
 }
 

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::connections::ConnectionOut;
 use super::page::{list_schema, page_request, ListOut};
+use crate::api::schemas::Permission;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::extract::{double_option, parse_timestamp, query_param, Authed, ValidJson};
 use crate::passwords::hash_password;
@@ -21,25 +22,32 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemberIn {
     /// Stored lowercase; unique in the environment.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 1,024 characters; stored as an argon2id hash and never returned.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
     pub verified: Option<bool>,
     /// The fields of the member's signup form.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     pub custom_fields: Option<Map<String, Value>>,
     /// At most 50 keys of at most 50 characters, values of at most 500 characters.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     pub meta_data: Option<Map<String, Value>>,
     /// Any JSON document, up to 64 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     pub json: Option<Value>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub login_redirect: Option<String>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub profile_image: Option<String>,
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub stripe_customer_id: Option<String>,
     /// The member's id in another system, such as a Shopify customer id; unique in the environment.
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<String>,
     /// Permissions granted directly, on top of those of the member's plans.
+    #[schema(value_type = Option<Vec<Permission>>, max_items = 100)]
     pub permissions: Option<Vec<String>>,
     /// Sandbox only: the test clock (`clock_…`) the member lives by. The member is created
     /// at the clock's time, and every later change of their plans happens at it.
@@ -73,28 +81,31 @@ impl MemberIn {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemberPatchIn {
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
     pub verified: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::custom_fields)]
     pub custom_fields: Option<Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::meta_data)]
     pub meta_data: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     pub json: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub login_redirect: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub profile_image: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub stripe_customer_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<Option<String>>,
+    #[schema(value_type = Option<Vec<Permission>>, max_items = 100)]
     pub permissions: Option<Vec<String>>,
 }
 
@@ -103,19 +114,25 @@ pub struct MemberPatchIn {
 pub struct MemberOut {
     pub id: String,
     pub object: &'static str,
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     pub verified: bool,
     #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
     #[schema(value_type = Object)]
     pub meta_data: Map<String, Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::api::schemas::json_document)]
     pub json: Option<Value>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub login_redirect: Option<String>,
+    #[schema(max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub profile_image: Option<String>,
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub stripe_customer_id: Option<String>,
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub external_id: Option<String>,
     /// Granted to the member directly.
+    #[schema(value_type = Vec<Permission>, max_items = 100)]
     pub permissions: Vec<String>,
     /// Everything the member may do now: their own permissions and those of every plan they
     /// hold actively.
@@ -233,18 +250,26 @@ pub async fn create(
 #[serde(rename_all = "camelCase")]
 pub struct MemberListQuery {
     /// Only the member with this email.
+    #[param(format = Email, max_length = 254)]
     email: Option<String>,
     /// Members holding this plan.
     plan_id: Option<String>,
-    /// Members with a plan connection in this status, such as ACTIVE or PAST_DUE.
+    /// Members with a plan connection in this status, such as ACTIVE or PAST_DUE, in any case.
+    #[param(
+        pattern = "^([Aa][Cc][Tt][Ii][Vv][Ee]|[Tt][Rr][Ii][Aa][Ll][Ii][Nn][Gg]|[Pp][Aa][Ss][Tt]_[Dd][Uu][Ee]|[Rr][Ee][Qq][Uu][Ii][Rr][Ee][Ss]_[Pp][Aa][Yy][Mm][Ee][Nn][Tt]|[Uu][Nn][Pp][Aa][Ii][Dd]|[Pp][Aa][Uu][Ss][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ee][Dd]|[Ee][Xx][Pp][Ii][Rr][Ee][Dd]|[Ii][Nn][Cc][Oo][Mm][Pp][Ll][Ee][Tt][Ee])?$"
+    )]
     status: Option<String>,
     /// Members changed at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[param(value_type = Option<crate::api::schemas::TimeText>)]
     updated_since: Option<String>,
     /// 1 to 100; 50 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `nextCursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,18})?$")]
     after: Option<String>,
-    /// `asc` (oldest first, the default) or `desc`.
+    /// `asc` (oldest first, the default) or `desc`, in any case.
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?$")]
     order: Option<String>,
 }
 

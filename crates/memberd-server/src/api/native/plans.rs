@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::page::{list_schema, page_request, ListOut};
+use crate::api::schemas::Permission;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::extract::{double_option, query_param, Authed, ValidJson};
 use crate::state::AppState;
@@ -41,6 +42,7 @@ pub struct PlanIn {
     pub description: Option<String>,
     /// What holding the plan grants, such as `view:premium`.
     #[serde(default)]
+    #[schema(value_type = Vec<Permission>, max_items = 100)]
     pub permissions: Vec<String>,
     /// The prices of a PAID plan; a FREE plan has none.
     #[serde(default)]
@@ -56,6 +58,7 @@ pub struct PlanPatchIn {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    #[schema(value_type = Option<Vec<Permission>>, max_items = 100)]
     pub permissions: Option<Vec<String>>,
 }
 
@@ -82,6 +85,7 @@ pub struct PlanOut {
     #[serde(rename = "type")]
     pub plan_type: PlanType,
     pub status: PlanStatus,
+    #[schema(value_type = Vec<Permission>, max_items = 100)]
     pub permissions: Vec<String>,
     pub prices: Vec<PriceOut>,
     pub created_at: String,
@@ -165,13 +169,17 @@ pub async fn create(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PlanListQuery {
-    /// ACTIVE or ARCHIVED.
+    /// ACTIVE or ARCHIVED, in any case.
+    #[param(pattern = "^([Aa][Cc][Tt][Ii][Vv][Ee]|[Aa][Rr][Cc][Hh][Ii][Vv][Ee][Dd])?$")]
     status: Option<String>,
     /// 1 to 100; 50 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `nextCursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,18})?$")]
     after: Option<String>,
-    /// `asc` (oldest first, the default) or `desc`.
+    /// `asc` (oldest first, the default) or `desc`, in any case.
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?$")]
     order: Option<String>,
 }
 

@@ -16,6 +16,7 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TestClockIn {
     /// The time the clock starts at (RFC 3339 or YYYY-MM-DD); any time, past or future.
+    #[schema(value_type = crate::api::schemas::TimeText)]
     pub frozen_time: String,
 }
 

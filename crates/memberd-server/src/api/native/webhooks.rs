@@ -172,10 +172,13 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 100; 50 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `nextCursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,18})?$")]
     after: Option<String>,
-    /// `asc` (oldest first, the default) or `desc`.
+    /// `asc` (oldest first, the default) or `desc`, in any case.
+    #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])?$")]
     order: Option<String>,
 }
 
@@ -399,6 +402,7 @@ pub async fn redeliver(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecoverIn {
     /// Redeliver what failed for good among the deliveries made at or after this time.
+    #[schema(value_type = crate::api::schemas::TimeText)]
     pub since: String,
 }
 
