@@ -34,7 +34,9 @@ FACES = [
     ("native", r"^/v1/", "Authorization", "Bearer {key}"),
     ("memberstack 2.0", r"^/memberstack/(?!v1/)", "X-API-KEY", "{key}"),
     ("memberstack 1.0", r"^/memberstack/v1/", "X-API-KEY", "{key}"),
-    ("appstle", r"^/api/external/v2/", "X-API-Key", "{key}"),
+    # Header names are case-insensitive, but schemathesis matches the declared scheme's name
+    # exactly: X-API-KEY, as the document declares it (Appstle's clients write X-API-Key).
+    ("appstle", r"^/api/external/v2/", "X-API-KEY", "{key}"),
 ]
 
 
@@ -165,7 +167,10 @@ def schemathesis(venv_bin, server, ids, workdir, max_examples):
             "--header", f"{header}: {value.format(key=server.key)}",
             "--max-examples", str(max_examples),
             "--seed", os.environ.get("SCHEMATHESIS_SEED", "1"),
-            "--workers", "2",
+            # One worker: with two, CPython 3.11 at times fails inside schemathesis while
+            # compiling its own code on two threads ("AST constructor recursion depth
+            # mismatch"), which reports an error that is no finding.
+            "--workers", "1",
             "--no-color",
             "--report", "junit", "--report-dir", str(workdir / re.sub(r"\W+", "-", name)),
         ]

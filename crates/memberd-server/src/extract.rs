@@ -70,6 +70,40 @@ where
     }
 }
 
+/// A query string parsed into `T`, refused in the envelope of the face `F` with the parameter
+/// named (axum's own `Query` answers in plain text).
+pub struct ValidQuery<T, F = NativeErrors>(pub T, pub PhantomData<F>);
+
+impl<T, S, F> FromRequestParts<S> for ValidQuery<T, F>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    F: ErrorFormat,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(|value| ValidQuery(value, PhantomData))
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let message = err.into_inner().to_string();
+                let param = match message.split('`').nth(1) {
+                    Some(name) if message.starts_with("duplicate field") => name.to_owned(),
+                    _ if path != "." => path,
+                    _ => "query".to_owned(),
+                };
+                F::render(ApiError::invalid(
+                    param.clone(),
+                    "invalid_parameter",
+                    format!("{param}: {message}"),
+                ))
+            })
+    }
+}
+
 pub fn body_too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,

@@ -40,7 +40,12 @@ pub enum IdempotencyState {
     /// The same key is being processed by another request right now.
     InProgress,
     /// The key was used before with the same fingerprint: replay this response.
-    Completed { status: u16, body: String },
+    Completed {
+        status: u16,
+        /// The response's Content-Type; `None` for answers kept before it was.
+        content_type: Option<String>,
+        body: String,
+    },
     /// The key was used before for a different request.
     Mismatch,
 }
@@ -187,7 +192,7 @@ impl Store {
             IdempotencyState::Started(claim)
         } else {
             let row = sqlx::query(
-                "SELECT fingerprint, status_code, response FROM idempotency_keys \
+                "SELECT fingerprint, status_code, response, response_type FROM idempotency_keys \
                  WHERE app_id = $1 AND env = $2 AND idempotency_key = $3",
             )
             .bind(scope.app_id.as_str())
@@ -201,6 +206,7 @@ impl Store {
             } else if let Some(status) = status {
                 IdempotencyState::Completed {
                     status: u16::try_from(status).unwrap_or(500),
+                    content_type: opt_text(&row, "response_type")?,
                     body: opt_text(&row, "response")?.unwrap_or_default(),
                 }
             } else {
@@ -237,6 +243,7 @@ impl Store {
         &self,
         claim: &IdempotencyClaim,
         status: u16,
+        content_type: Option<&str>,
         body: &str,
     ) -> Result<bool> {
         let held = take_held();
@@ -245,9 +252,9 @@ impl Store {
             None => (self.write.begin().await?, None),
         };
         let answered = sqlx::query(
-            "UPDATE idempotency_keys SET status_code = $1, response = $2, lease_until = NULL \
-             WHERE app_id = $3 AND env = $4 AND idempotency_key = $5 AND claim_token = $6 \
-             AND status_code IS NULL",
+            "UPDATE idempotency_keys SET status_code = $1, response = $2, response_type = $7, \
+             lease_until = NULL WHERE app_id = $3 AND env = $4 AND idempotency_key = $5 \
+             AND claim_token = $6 AND status_code IS NULL",
         )
         .bind(i64::from(status))
         .bind(body)
@@ -255,6 +262,7 @@ impl Store {
         .bind(claim.scope.env.as_str())
         .bind(&claim.key)
         .bind(&claim.token)
+        .bind(content_type)
         .execute(&mut *tx)
         .await?
         .rows_affected();

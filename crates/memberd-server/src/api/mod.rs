@@ -5,6 +5,7 @@ pub mod appstle;
 pub mod memberstack;
 pub mod native;
 pub mod openapi;
+mod openapi_text;
 pub mod schemas;
 
 use axum::extract::State;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     let (appstle, appstle_doc) = appstle::router(&state);
     openapi.merge(appstle_doc);
     openapi::complete(&mut openapi);
+    openapi_text::apply(&mut openapi);
     let openapi_json = openapi
         .to_pretty_json()
         .expect("the OpenAPI document serialises");

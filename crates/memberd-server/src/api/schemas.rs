@@ -19,19 +19,20 @@ fn keys(max_len: usize) -> ObjectBuilder {
         .max_length(Some(max_len))
 }
 
-/// `metaData`: at most 50 keys of 1 to 50 characters, each a string of at most 500 characters
-/// (`null` removes a key in an update).
+/// `metaData`: at most 50 keys of 1 to 50 characters, each value any JSON of at most 500
+/// characters (a string's own, anything else's JSON text), as Memberstack keeps them; `null`
+/// removes a key in an update.
 pub fn meta_data() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
         .description(Some(format!(
-            "At most {META_DATA_MAX_KEYS} keys of 1 to {META_DATA_MAX_KEY_LEN} characters; each value a string of at most {META_DATA_MAX_VALUE_LEN} characters (null removes the key)"
+            "At most {META_DATA_MAX_KEYS} keys of 1 to {META_DATA_MAX_KEY_LEN} characters; each value any JSON, a string of at most {META_DATA_MAX_VALUE_LEN} characters or another value whose JSON text is at most that long (null removes the key)"
         )))
         .max_properties(Some(META_DATA_MAX_KEYS))
         .property_names(Some(keys(META_DATA_MAX_KEY_LEN)))
         .additional_properties(Some(
             ObjectBuilder::new()
-                .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                .schema_type(SchemaType::AnyValue)
                 .max_length(Some(META_DATA_MAX_VALUE_LEN)),
         ))
         .into()

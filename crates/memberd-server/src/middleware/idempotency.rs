@@ -89,11 +89,18 @@ pub(crate) async fn replay(
             )
             .with_param("Idempotency-Key"))
         }
-        IdempotencyState::Completed { status, body } => {
+        IdempotencyState::Completed {
+            status,
+            content_type,
+            body,
+        } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let content_type = content_type
+                .and_then(|t| HeaderValue::from_str(&t).ok())
+                .unwrap_or(HeaderValue::from_static("application/json"));
             let mut response = (
                 status,
-                [("content-type", "application/json")],
+                [(axum::http::header::CONTENT_TYPE, content_type)],
                 Body::from(body),
             )
                 .into_response();
@@ -120,7 +127,15 @@ pub(crate) async fn replay(
             // Worth retrying: what the request wrote is rolled back with its claim.
             store.idempotency_release(&claim).await?;
         } else if !store
-            .idempotency_finish(&claim, parts.status.as_u16(), &String::from_utf8_lossy(&bytes))
+            .idempotency_finish(
+                &claim,
+                parts.status.as_u16(),
+                parts
+                    .headers
+                    .get(axum::http::header::CONTENT_TYPE)
+                    .and_then(|t| t.to_str().ok()),
+                &String::from_utf8_lossy(&bytes),
+            )
             .await?
         {
             // The request ran past its lease and a retry took the key over: that retry

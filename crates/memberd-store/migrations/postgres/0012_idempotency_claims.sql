@@ -5,3 +5,5 @@
 -- have no lease, and count as run out.
 ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT;
 ALTER TABLE idempotency_keys ADD COLUMN lease_until BIGINT;
+-- The Content-Type of the answer kept, so that a replay is the answer as it was.
+ALTER TABLE idempotency_keys ADD COLUMN response_type TEXT;

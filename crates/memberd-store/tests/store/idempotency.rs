@@ -26,9 +26,13 @@ pub(crate) async fn idempotency_keys_replay_and_refuse(store: &Store) {
         begin("fp", now).await.unwrap(),
         IdempotencyState::InProgress
     );
-    assert!(store.idempotency_finish(&claim, 201, "{}").await.unwrap());
+    assert!(store
+        .idempotency_finish(&claim, 201, Some("application/json"), "{}")
+        .await
+        .unwrap());
     let answered = IdempotencyState::Completed {
         status: 201,
+        content_type: Some("application/json".into()),
         body: "{}".into(),
     };
     assert_eq!(begin("fp", now).await.unwrap(), answered);
@@ -82,7 +86,7 @@ pub(crate) async fn a_key_answered_with_its_write(store: &Store) {
     let finished = answering(async {
         store.insert_member(&scope, &bob, &created).await.unwrap();
         store
-            .idempotency_finish(&claim, 201, "{\"id\":\"bob\"}")
+            .idempotency_finish(&claim, 201, None, "{\"id\":\"bob\"}")
             .await
             .unwrap()
     })
@@ -100,6 +104,7 @@ pub(crate) async fn a_key_answered_with_its_write(store: &Store) {
             .unwrap(),
         IdempotencyState::Completed {
             status: 201,
+            content_type: None,
             body: "{\"id\":\"bob\"}".into()
         }
     );
@@ -134,7 +139,10 @@ pub(crate) async fn a_run_out_claim_is_taken_over(store: &Store) {
     let (late, created) = new_member("late@example.com", None);
     let kept = answering(async {
         store.insert_member(&scope, &late, &created).await.unwrap();
-        store.idempotency_finish(&first, 201, "{}").await.unwrap()
+        store
+            .idempotency_finish(&first, 201, None, "{}")
+            .await
+            .unwrap()
     })
     .await;
     assert!(!kept, "the first claim was taken over");
@@ -146,5 +154,8 @@ pub(crate) async fn a_run_out_claim_is_taken_over(store: &Store) {
             .is_none(),
         "and its write rolled back"
     );
-    assert!(store.idempotency_finish(&second, 200, "{}").await.unwrap());
+    assert!(store
+        .idempotency_finish(&second, 200, None, "{}")
+        .await
+        .unwrap());
 }

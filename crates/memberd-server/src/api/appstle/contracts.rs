@@ -1,6 +1,6 @@
 //! Membership contracts, membership status and plans, as seed 002 shows them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use memberd_core::appstle::{self, contract, Contract};
@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{AppstleError, AppstleErrors, AppstleProblem, AppstleResult};
 use crate::error::ApiError;
-use crate::extract::{parse_timestamp, Authed, ValidJson};
+use crate::extract::{parse_timestamp, Authed, ValidJson, ValidQuery};
 use crate::state::AppState;
 
 type Body<T> = ValidJson<T, AppstleErrors>;
@@ -71,7 +71,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<ListQuery>,
+    ValidQuery(q, _): ValidQuery<ListQuery, crate::api::appstle::AppstleErrors>,
 ) -> AppstleResult<Json<PageOut<Contract>>> {
     let page = match q.page.as_deref().filter(|s| !s.is_empty()) {
         None => 0,
@@ -315,7 +315,7 @@ pub async fn resume(
 #[serde(rename_all = "camelCase")]
 pub struct StatusQuery {
     /// The customer (a member's `externalId`).
-    #[param(value_type = String, required = true, min_length = 1, pattern = "\\S")]
+    #[param(value_type = String, required = true, min_length = 1, pattern = "^[^\\u0000]*\\S[^\\u0000]*$")]
     customer_id: Option<String>,
 }
 
@@ -348,7 +348,7 @@ pub struct ActivePlan {
 pub async fn status(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<StatusQuery>,
+    ValidQuery(q, _): ValidQuery<StatusQuery, crate::api::appstle::AppstleErrors>,
 ) -> AppstleResult<Json<StatusOut>> {
     let customer = q
         .customer_id

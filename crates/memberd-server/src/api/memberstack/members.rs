@@ -1,6 +1,6 @@
 //! The Memberstack 2.0 Admin API's members, as `@memberstack/admin` 1.7.0 sends and reads them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use memberd_core::member::check_password;
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{MemberstackErrors, MsError, MsErrorEnvelope, MsResult};
 use crate::error::ApiError;
-use crate::extract::{double_option, Authed, ValidJson};
+use crate::extract::{double_option, Authed, ValidJson, ValidQuery};
 use crate::passwords::hash_password;
 use crate::state::AppState;
 
@@ -149,10 +149,10 @@ pub struct MsPage {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, from 1; larger than 100 is capped to 100; 50 by default.
-    #[param(value_type = Option<u32>, minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     first: Option<String>,
     /// The same as `first`, which wins when both are given.
-    #[param(value_type = Option<u32>, minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     limit: Option<String>,
     /// The `endCursor` of the previous page.
     #[param(pattern = "^([0-9]{1,18})?$")]
@@ -191,7 +191,7 @@ fn page_size(name: &str, raw: Option<&str>) -> MsResult<Option<u32>> {
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<ListQuery>,
+    ValidQuery(q, _): ValidQuery<ListQuery, crate::api::memberstack::MemberstackErrors>,
 ) -> MsResult<Json<MsPage>> {
     // Both are checked, so that a bad `limit` is named even beside a good `first`.
     let first = page_size("first", q.first.as_deref())?;

@@ -1,7 +1,7 @@
 //! The Memberstack 1.0 REST API (seed 001): members with one `membership` each, paged by
 //! number, updated by POST.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use memberd_core::member::check_password;
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{MemberstackErrors, MsError, MsErrorEnvelope, MsResult};
 use crate::error::ApiError;
-use crate::extract::{Authed, ValidJson};
+use crate::extract::{Authed, ValidJson, ValidQuery};
 use crate::passwords::hash_password;
 use crate::state::AppState;
 
@@ -134,8 +134,10 @@ pub fn render(view: MemberView, env: Environment) -> V1Member {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 100; 100 by default.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// From 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     page: Option<String>,
 }
 
@@ -162,7 +164,7 @@ fn positive(name: &str, raw: Option<&str>, max: u32, default: u32) -> MsResult<u
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<ListQuery>,
+    ValidQuery(q, _): ValidQuery<ListQuery, crate::api::memberstack::MemberstackErrors>,
 ) -> MsResult<Json<Vec<V1Member>>> {
     let limit = positive("limit", q.limit.as_deref(), MAX_LIMIT, DEFAULT_LIMIT)?;
     let page = positive("page", q.page.as_deref(), u32::MAX, 1)?;

@@ -1,7 +1,7 @@
 //! The access check: may this member pass? The hottest path of a membership server: one
 //! indexed query, and the decision in the domain core.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use memberd_core::access::{check, AccessQuery};
 use memberd_core::{ConnectionStatus, PlanId};
@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::members::member_id;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::extract::Authed;
+use crate::extract::ValidQuery;
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -50,7 +51,7 @@ pub async fn check_access(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    Query(params): Query<AccessParams>,
+    ValidQuery(params, _): ValidQuery<AccessParams>,
 ) -> ApiResult<Json<AccessOut>> {
     let id = member_id(&id)?;
     let query = match (params.permission, params.plan_id) {

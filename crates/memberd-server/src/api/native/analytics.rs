@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use memberd_core::analytics::{summarize, Figures};
 use memberd_core::Timestamp;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{parse_timestamp, Authed};
+use crate::extract::{parse_timestamp, Authed, ValidQuery};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -78,7 +78,7 @@ pub struct SummaryOut {
 pub async fn summary(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<SummaryQuery>,
+    ValidQuery(q, _): ValidQuery<SummaryQuery>,
 ) -> ApiResult<Json<SummaryOut>> {
     let to = parse_timestamp("to", q.to.as_deref())?.unwrap_or_else(|| state.now());
     let from = parse_timestamp("from", q.from.as_deref())?

@@ -1,6 +1,6 @@
 //! The event log as a change feed: every change, in the order it was committed.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use memberd_core::event::Event;
 use memberd_core::{EventId, EventKind};
@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::page::{list_schema, parse_limit, ListOut};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{query_param, Authed};
+use crate::extract::{query_param, Authed, ValidQuery};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -61,7 +61,7 @@ pub struct EventListQuery {
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<EventListQuery>,
+    ValidQuery(q, _): ValidQuery<EventListQuery>,
 ) -> ApiResult<Json<ListOut<EventOut>>> {
     let store = state.store();
     let after = match q.after.as_deref() {

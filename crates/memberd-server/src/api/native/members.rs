@@ -1,6 +1,6 @@
 //! `/v1/members`: the people of an app, with their plan connections.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use memberd_core::member::check_password;
@@ -14,7 +14,7 @@ use super::connections::ConnectionOut;
 use super::page::{list_schema, page_request, ListOut};
 use crate::api::schemas::Permission;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{double_option, parse_timestamp, query_param, Authed, ValidJson};
+use crate::extract::{double_option, parse_timestamp, query_param, Authed, ValidJson, ValidQuery};
 use crate::passwords::hash_password;
 use crate::state::AppState;
 
@@ -253,6 +253,7 @@ pub struct MemberListQuery {
     #[param(format = Email, max_length = 254)]
     email: Option<String>,
     /// Members holding this plan.
+    #[param(pattern = "^pln_[A-Za-z0-9_]{1,64}$")]
     plan_id: Option<String>,
     /// Members with a plan connection in this status, such as ACTIVE or PAST_DUE, in any case.
     #[param(
@@ -278,7 +279,7 @@ pub struct MemberListQuery {
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<MemberListQuery>,
+    ValidQuery(q, _): ValidQuery<MemberListQuery>,
 ) -> ApiResult<Json<ListOut<MemberOut>>> {
     let email = match q.email.as_deref().filter(|e| !e.is_empty()) {
         Some(raw) => Some(Email::parse(raw).map_err(ApiError::from)?),

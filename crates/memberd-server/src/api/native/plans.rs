@@ -1,6 +1,6 @@
 //! `/v1/plans`: what members can hold, with their prices and the permissions they grant.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use memberd_core::plan::{PlanDraft, PriceDraft};
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::page::{list_schema, page_request, ListOut};
 use crate::api::schemas::Permission;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{double_option, query_param, Authed, ValidJson};
+use crate::extract::{double_option, query_param, Authed, ValidJson, ValidQuery};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -188,7 +188,7 @@ pub struct PlanListQuery {
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<PlanListQuery>,
+    ValidQuery(q, _): ValidQuery<PlanListQuery>,
 ) -> ApiResult<Json<ListOut<PlanOut>>> {
     let filter = PlanFilter {
         status: query_param(

@@ -1,7 +1,7 @@
 //! `/v1/webhook-endpoints`: where events are sent, their secrets, their attempt log, and
 //! redelivery. `/v1/event-types`: what can be sent.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use memberd_core::webhook::{catalog, Endpoint, EndpointDraft, EndpointPatch, Flavour};
@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::page::{list_schema, page_request, ListOut};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{double_option, parse_timestamp, Authed, ValidJson};
+use crate::extract::{double_option, parse_timestamp, Authed, ValidJson, ValidQuery};
 use crate::state::AppState;
 use crate::workers::webhooks::signing::new_secret;
 use crate::workers::webhooks::target;
@@ -187,7 +187,7 @@ pub struct PageQuery {
 pub async fn list(
     State(state): State<AppState>,
     auth: Authed,
-    Query(q): Query<PageQuery>,
+    ValidQuery(q, _): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<ListOut<EndpointOut>>> {
     let page = page_request(q.limit.as_deref(), q.after.as_deref(), q.order.as_deref())?;
     let page = state.store().list_endpoints(&auth.scope, page).await?;
@@ -315,7 +315,7 @@ pub async fn endpoint_attempts(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    ValidQuery(q, _): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<ListOut<AttemptOut>>> {
     let endpoint = load(&state, &auth, &id).await?;
     let page = page_request(q.limit.as_deref(), q.after.as_deref(), q.order.as_deref())?;
@@ -333,7 +333,7 @@ pub async fn event_attempts(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    ValidQuery(q, _): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<ListOut<AttemptOut>>> {
     let id = EventId::parse(&id).ok_or_else(|| ApiError::not_found("event", &id))?;
     if state.store().get_event(&auth.scope, &id).await?.is_none() {
