@@ -328,6 +328,9 @@ fn csv_draft(columns: &[Column], record: &csv::ByteRecord) -> Result<Draft, Reje
         let text = std::str::from_utf8(cell)
             .map_err(|_| Reject::field(column.name(), "not valid UTF-8"))?
             .to_owned();
+        // As the API refuses NUL in any string of a body (JSONL rows go through the same
+        // parser, `parse_json`).
+        memberd_core::fields::check_no_nul(&column.name(), &text)?;
         match column {
             Column::Email => draft.email = text,
             Column::Password => password = Some(text),

@@ -230,13 +230,15 @@ async fn bad_jsonl_rows_are_named_by_line_and_the_good_ones_land(app: Arc<TestAp
         r#"{"email":"three@example.com","externalId":"x1"}"#.to_owned(),
         r#"{"email":"short@example.com","password":"short"}"#.to_owned(),
         r#"{"email":"odd@example.com","colour":"blue"}"#.to_owned(),
+        r#"{"email":"zw\u200bj@example.com"}"#.to_owned(),
+        r#"{"email":"nul@example.com","metaData":{"k":"a\u0000b"}}"#.to_owned(),
     ];
     let file = write(&dir, "members.jsonl", &(lines.join("\n") + "\n"));
     let rejects = dir.join("rejects.jsonl").display().to_string();
     let out = import(&app, &["--rejects", &rejects, &file], b"").await;
     assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("Imported 2 members") && out.stdout.contains("8 rows rejected"),
+        out.stdout.contains("Imported 2 members") && out.stdout.contains("10 rows rejected"),
         "{}",
         out.stdout
     );
@@ -254,6 +256,8 @@ async fn bad_jsonl_rows_are_named_by_line_and_the_good_ones_land(app: Arc<TestAp
         "line 9: externalId: already taken in this environment",
         "line 10: password: ",
         "line 11: colour: unknown field",
+        "line 12: email: email must not contain invisible",
+        "line 13: metaData.k: metaData.k must not contain a NUL character",
     ];
     assert_eq!(report.len(), want.len(), "{}", out.stderr);
     for (got, want) in report.iter().zip(want) {
@@ -277,7 +281,7 @@ async fn bad_jsonl_rows_are_named_by_line_and_the_good_ones_land(app: Arc<TestAp
         assert_eq!(status, 404, "a rejected row leaves no trace: {absent}");
     }
     let written = std::fs::read_to_string(&rejects).unwrap();
-    let rejected: Vec<&str> = [1, 2, 4, 5, 6, 8, 9, 10]
+    let rejected: Vec<&str> = [1, 2, 4, 5, 6, 8, 9, 10, 11, 12]
         .iter()
         .map(|&i| lines[i].as_str())
         .collect();
@@ -305,7 +309,8 @@ async fn bad_csv_rows_are_named_by_their_physical_line(app: Arc<TestApp>) {
          bob@example.com,maybe,\n\
          cy@example.com,true\n\
          not-an-email,,\n\
-         dee@example.com,,\n",
+         dee@example.com,,\n\
+         eve@example.com,,a\0b\n",
     );
     let rejects = dir.join("rejects.csv").display().to_string();
     let out = import(&app, &["--rejects", &rejects, &file], b"").await;
@@ -315,10 +320,14 @@ async fn bad_csv_rows_are_named_by_their_physical_line(app: Arc<TestApp>) {
         .lines()
         .filter(|l| l.starts_with("line "))
         .collect();
-    assert_eq!(report.len(), 3, "{}", out.stderr);
+    assert_eq!(report.len(), 4, "{}", out.stderr);
     assert_eq!(report[0], "line 4: verified: must be true or false");
     assert_eq!(report[1], "line 5: has 2 columns where the header has 3");
     assert!(report[2].starts_with("line 6: email: "), "{}", report[2]);
+    assert_eq!(
+        report[3],
+        "line 8: customFields.bio: customFields.bio must not contain a NUL character"
+    );
     let page = all_members(&app).await;
     assert_eq!(page["totalCount"], 2, "{page}");
     assert_eq!(
@@ -328,7 +337,7 @@ async fn bad_csv_rows_are_named_by_their_physical_line(app: Arc<TestApp>) {
     assert_eq!(page["data"][1]["email"], "dee@example.com");
     assert_eq!(
         std::fs::read_to_string(&rejects).unwrap(),
-        "email,verified,customFields.bio\nbob@example.com,maybe,\ncy@example.com,true\nnot-an-email,,\n"
+        "email,verified,customFields.bio\nbob@example.com,maybe,\ncy@example.com,true\nnot-an-email,,\neve@example.com,,a\0b\n"
     );
     let _ = std::fs::remove_dir_all(dir);
 }

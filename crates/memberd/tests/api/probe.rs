@@ -1,7 +1,7 @@
 //! What an outside probe found, each on every face it reaches: NUL in text, look-alike emails,
 //! two keys at once, an app whose API access is off, internal webhook targets, times outside
-//! years 1 to 9999, a `json` that is not an object. Each is a 4xx that names the field, with
-//! nothing written.
+//! years 1 to 9999, a `json` that is not an object; and what schemathesis found after it. Each
+//! is a 4xx that names the field, with nothing written.
 
 use std::sync::Arc;
 
@@ -272,6 +272,60 @@ async fn times_outside_years_1_to_9999_and_json_that_is_no_object(app: Arc<TestA
     assert_eq!((status, &body["json"]), (StatusCode::OK, &Value::Null));
 }
 
+/// A query the server cannot read is refused in the envelope of its face, naming the
+/// parameter (axum's own answer was plain text).
+async fn unreadable_queries_are_refused_in_the_faces_envelope(app: Arc<TestApp>) {
+    let key = store_key(&app).await;
+    let response = send(app.request(Method::GET, "/v1/members?limit=1&limit=2")).await;
+    assert_error(&response, StatusCode::BAD_REQUEST, Some("limit"));
+    let (status, body) =
+        crate::support::send_ms(app.ms(Method::GET, "/memberstack/members?order=ASC&order=DESC"))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("order"));
+    let (status, body) = refusal(appstle(
+        &app,
+        &key,
+        Method::GET,
+        &format!("membership-contracts?shop={SHOP}&status=ACTIVE&status=PAUSED"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "status", "{body}");
+}
+
+/// A replay is the answer as it was, Content-Type included: Memberstack's remove-plan answers
+/// `OK` in plain text.
+async fn a_replay_keeps_its_content_type(app: Arc<TestApp>) {
+    let plan = app.create_plan(json!({"name": "Free"})).await;
+    let member = app.create_member("plain@example.com").await;
+    app.connect(&member, json!({"planId": id(&plan)})).await;
+    let remove = || {
+        app.ms(
+            Method::POST,
+            &format!("/memberstack/members/{}/remove-plan", id(&member)),
+        )
+        .header("Idempotency-Key", "remove-once")
+        .json(&json!({"planId": id(&plan)}))
+    };
+    for round in ["first", "replay"] {
+        let response = remove().send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{round}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/plain"),
+            "{round}: {content_type}"
+        );
+        if round == "replay" {
+            assert_eq!(response.headers()["idempotent-replayed"], "true");
+        }
+        assert_eq!(response.text().await.unwrap(), "OK", "{round}");
+    }
+}
+
 fn guarded_config() -> memberd_server::Config {
     let mut config = test_config();
     config.webhooks.allow_private_targets = false;
@@ -283,7 +337,9 @@ crate::both_backends!(
     look_alike_emails_are_refused_on_every_face,
     two_keys_at_once,
     api_access_off_holds_on_every_face,
-    times_outside_years_1_to_9999_and_json_that_is_no_object
+    times_outside_years_1_to_9999_and_json_that_is_no_object,
+    unreadable_queries_are_refused_in_the_faces_envelope,
+    a_replay_keeps_its_content_type
 );
 
 mod guarded {
