@@ -44,6 +44,11 @@ async fn create(
     Ok((status, response.text().await?))
 }
 
+async fn read(client: &reqwest::Client, key: &str, url: &str) -> Value {
+    let response = client.get(url).bearer_auth(key).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 async fn keyed_creates_survive_sigkill(database_url: &str) -> String {
     let served = Served::start_with(database_url, &FLAGS);
     let key = served.secret("sk_sb_").expect("a sandbox key");
@@ -104,18 +109,15 @@ async fn keyed_creates_survive_sigkill(database_url: &str) -> String {
     let mut events = Vec::new();
     let mut after = String::new();
     loop {
-        let page: Value = client
-            .get(format!(
+        let page = read(
+            &client,
+            &key,
+            &format!(
                 "{}/v1/events?types=member.created&limit=100&after={after}",
                 served.base
-            ))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
         events.extend(page["data"].as_array().unwrap().iter().cloned());
         if page["hasMore"] != json!(true) {
             break;
@@ -123,15 +125,12 @@ async fn keyed_creates_survive_sigkill(database_url: &str) -> String {
         after = page["nextCursor"].as_str().unwrap().to_owned();
     }
     assert_eq!(events.len(), KEYS, "one member.created a key");
-    let members: Value = client
-        .get(format!("{}/v1/members?limit=1", served.base))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let members = read(
+        &client,
+        &key,
+        &format!("{}/v1/members?limit=1", served.base),
+    )
+    .await;
     assert_eq!(members["totalCount"], KEYS, "one member a key");
     served.stop();
     key
