@@ -193,7 +193,9 @@ def main():
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--max-examples", type=int, default=int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30")))
     args = parser.parse_args()
-    venv_bin = Path(args.venv) / "bin"
+    # The tool runs in a scratch folder: paths given relative to here are made absolute first.
+    venv_bin = Path(args.venv).resolve() / "bin"
+    args.memberd = str(Path(args.memberd).resolve())
     if not (venv_bin / "schemathesis").exists():
         raise SystemExit(f"no schemathesis in {args.venv}: python3 -m venv {args.venv} && "
                          f"{venv_bin}/pip install -r {HERE / 'requirements.txt'}")
