@@ -69,6 +69,8 @@ async fn nul_is_refused_on_every_face(app: Arc<TestApp>) {
     assert_eq!(body["error"]["param"], "metaData.k");
     let response = send(app.request(Method::GET, "/v1/members?email=a%00b@example.com")).await;
     assert_error(&response, StatusCode::BAD_REQUEST, Some("email"));
+    let response = send(app.request(Method::GET, "/v1/members/a%00b@example.com")).await;
+    assert_error(&response, StatusCode::BAD_REQUEST, Some("path"));
 
     for path in [
         format!("membership-status?shop={SHOP}&customerId=a%00b"),
