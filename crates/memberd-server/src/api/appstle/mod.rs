@@ -96,13 +96,13 @@ impl Face for AppstleErrors {
         _state: &AppState,
         request: &mut Request,
     ) -> impl std::future::Future<Output = Result<(), ApiError>> + Send {
-        check_store(request)
+        std::future::ready(check_store(request))
     }
 }
 
 /// Checks `shop` against the key's store, then counts the rate limit against the store rather
 /// than the key.
-async fn check_store(request: &mut Request) -> Result<(), ApiError> {
+fn check_store(request: &mut Request) -> Result<(), ApiError> {
     let shop = shop_of(request).ok_or_else(|| {
         ApiError::invalid(
             "shop",

@@ -10,8 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::members::member_id;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::Authed;
-use crate::extract::ValidQuery;
+use crate::extract::{Authed, ValidQuery};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
