@@ -20,6 +20,9 @@ pub enum StoreError {
     Sqlite(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Asked of a backend that does not do it.
+    #[error("not supported here: {0}")]
+    Unsupported(&'static str),
     /// Stored data could not be read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),

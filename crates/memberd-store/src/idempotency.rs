@@ -120,7 +120,7 @@ impl Store {
     ) -> Result<()> {
         tx.commit().await?;
         if let Some(scope) = cached {
-            self.read_cache.changed(scope);
+            self.read_cache.changed_here(scope, &self.write).await;
         }
         Ok(())
     }

@@ -140,7 +140,7 @@ impl Store {
             count_members(&mut tx, self.backend, scope, inserted as i64).await?;
         }
         tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.read_cache.changed_here(scope, &self.write).await;
         Ok(skipped)
     }
 }

@@ -22,6 +22,7 @@ mod payment_methods;
 mod payments;
 mod plans;
 mod pool;
+mod rate_limits;
 mod read_cache;
 mod reads;
 mod rows;
@@ -42,6 +43,7 @@ pub use payment_methods::PaymentMethod;
 pub use payments::Payment;
 pub use plans::PlanFilter;
 pub use pool::{Backend, Store};
+pub use rate_limits::TokensTaken;
 pub use scheduler::{Applied, ClaimedConnection, DueBy, DueContext};
 pub use webhooks::{AttemptFilter, AttemptRecord, AttemptResult, DeliveryNext, DueDelivery};
 

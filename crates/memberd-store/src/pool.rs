@@ -139,6 +139,14 @@ impl Store {
                 let pool = pinged_when_idle(AnyPoolOptions::new())
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _meta| {
+                        // The store tells other nodes of its changes itself, after commit;
+                        // the triggers of migration 0013 stay quiet for its connections.
+                        Box::pin(async move {
+                            conn.execute("SET memberd.store = 'on'").await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?;
                 Ok(Store {
@@ -212,8 +220,9 @@ impl Store {
 
     /// Keeps the hottest reads in memory from now on, each for at most `lifetime` (see
     /// `read_cache`); on PostgreSQL, returns once the connection that listens for changes has
-    /// been tried. The server calls this; tools that only write, or read once, need not.
-    /// Does nothing for a zero lifetime or an in-memory SQLite database.
+    /// heard this node, or failed to. The server calls this; tools that only write, or read
+    /// once, need not. A zero lifetime keeps nothing; on PostgreSQL it still starts the task
+    /// that tells other nodes of this one's changes (without it, each write tells them itself).
     pub async fn start_read_cache(&self, lifetime: Duration) {
         self.read_cache.start(lifetime).await;
     }

@@ -198,7 +198,7 @@ impl Store {
         touch_member(&mut tx, scope, &claimed.member_id, at).await?;
         events::record(&mut tx, scope, &new_events, at).await?;
         tx.commit().await?;
-        self.read_cache.changed(scope);
+        self.read_cache.changed_here(scope, &self.write).await;
         Ok(Applied::Done)
     }
 

@@ -4,6 +4,7 @@
 use memberd_core::plan::PlanPatch;
 use memberd_core::{ConnectionStatus, Member, MemberPatch, Plan, Scope};
 use memberd_store::{ConnectionRequest, Store};
+use sqlx::Connection;
 
 use crate::common::{drop_postgres, new_member, paid_plan, postgres, scope, sqlite, t};
 
@@ -39,8 +40,9 @@ where
 }
 
 /// On PostgreSQL the access check's and membership status's reads are answered from memory,
-/// and a change made by another node (here a second store, and plain SQL) reaches them through
-/// the triggers' notifications, also after the connection that listens for them was killed.
+/// and a change made by another node (here a second store, which tells the others itself) or
+/// by plain SQL (announced by the triggers) reaches them, also after the connection that
+/// listens for them was killed.
 /// Entries live for an hour here, so only a notification can make a change show.
 #[tokio::test]
 async fn postgres_cached_reads_follow_changes_made_elsewhere() {
@@ -58,13 +60,25 @@ async fn postgres_cached_reads_follow_changes_made_elsewhere() {
         let (permissions, _) = node.access_grants(&scope, &ann.id).await.unwrap().unwrap();
         permissions
     };
+    // Plain SQL, on a connection of its own: not one of a store's, whose writes the triggers
+    // leave to the store to announce.
+    let plain = std::sync::Arc::new(tokio::sync::Mutex::new(
+        sqlx::PgConnection::connect(&format!("{base}/{name}"))
+            .await
+            .unwrap(),
+    ));
     let set_permissions = |value: &'static str| {
         let sql = format!(
             "UPDATE members SET permissions = '[\"{value}\"]' WHERE id = '{}'",
             ann.id
         );
-        let elsewhere = elsewhere.clone();
-        async move { elsewhere.execute_admin(&sql).await.unwrap() }
+        let plain = plain.clone();
+        async move {
+            sqlx::query(&sql)
+                .execute(&mut *plain.lock().await)
+                .await
+                .unwrap();
+        }
     };
     let member_permissions = || async {
         let member = node.get_member(&scope, &ann.id).await.unwrap().unwrap();
@@ -120,6 +134,62 @@ async fn postgres_cached_reads_follow_changes_made_elsewhere() {
     .await;
 
     elsewhere.close().await;
+    drop_postgres(node, admin, name).await;
+}
+
+/// What `listener` hears until it has heard nothing for half a second.
+async fn heard(listener: &mut sqlx::postgres::PgListener) -> Vec<String> {
+    let mut payloads = Vec::new();
+    while let Ok(Ok(Some(n))) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), listener.try_recv()).await
+    {
+        payloads.push(n.payload().to_owned());
+    }
+    payloads
+}
+
+/// A store's writes announce themselves after their commit, named by the node, and the
+/// triggers stay quiet for its connections (a transaction that notifies takes a server-wide
+/// lock at commit); plain SQL is still announced by the triggers, at its commit.
+#[tokio::test]
+async fn postgres_store_writes_are_announced_after_commit_and_plain_sql_by_the_triggers() {
+    let Some((node, admin, name)) = postgres().await else {
+        return;
+    };
+    let base = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
+    let (base, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
+    listener.listen("memberd_reads").await.unwrap();
+    let (scope, _, ann) = customer_and_plan(&node).await;
+    let from_store = heard(&mut listener).await;
+    let of_scope = format!("{} sandbox", scope.app_id);
+    assert!(!from_store.is_empty(), "the store's writes were announced");
+    for payload in &from_store {
+        let words: Vec<&str> = payload.split(' ').collect();
+        assert_eq!(
+            words.len(),
+            3,
+            "{payload:?}: announced by the store, with its node's name, not by a trigger"
+        );
+        assert_eq!(format!("{} {}", words[0], words[1]), of_scope);
+    }
+
+    let mut plain = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!(
+        "UPDATE members SET permissions = '[\"x\"]' WHERE id = '{}'",
+        ann.id
+    ))
+    .execute(&mut plain)
+    .await
+    .unwrap();
+    assert_eq!(
+        heard(&mut listener).await,
+        [of_scope],
+        "plain SQL, by the trigger"
+    );
+    drop(listener);
+    drop(plain);
     drop_postgres(node, admin, name).await;
 }
 

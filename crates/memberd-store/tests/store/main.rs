@@ -15,6 +15,7 @@ mod cached_reads;
 mod common;
 mod event_log;
 mod idempotency;
+mod rate_limits;
 
 use attempts::attempts_recorded_together_apply_in_order;
 use event_log::concurrent_creates_are_logged_and_counted_once;

@@ -14,44 +14,36 @@
 //! - a change made through this store drops its environment's entries as it commits, so a
 //!   client reads its own writes;
 //! - a change made anywhere else (another node, the CLI, plain SQL) reaches every node as a
-//!   PostgreSQL notification on `memberd_reads`, sent at commit by triggers on members, plans
-//!   and plan connections (migration 0009), and drops that environment's entries as soon as
-//!   it arrives;
-//! - the cache is only used while its listener is connected: notifications sent while it is
-//!   not are lost, so it is emptied when the connection drops and filled again once it is back;
+//!   PostgreSQL notification on `memberd_reads` (see `peers`), and drops that environment's
+//!   entries as soon as it arrives;
+//! - the cache is only used while its listener is connected and hears the heartbeats this node
+//!   sends itself: notifications sent while it is not are lost, so it is emptied when it stops
+//!   hearing and filled again once it hears again;
 //! - an entry is used for at most the lifetime the server gives it (a second by default),
-//!   which bounds staleness should the listener's connection die without the socket noticing.
+//!   which bounds staleness should a node die between its commit and its notification.
 //!
 //! A read that began before a change and ends after it must not store what it read: every
 //! drop bumps a generation, and a read stores its result only if the generation it saw before
 //! asking the database is still current.
 
+mod peers;
+
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use memberd_core::access::Grant;
 use memberd_core::{MemberId, Scope};
 use rustc_hash::FxHashMap;
-use sqlx::postgres::PgListener;
-use tokio::sync::oneshot;
+use sqlx::AnyPool;
 use tokio::task::AbortHandle;
 
 use crate::reads::DirectSqlite;
 use crate::wal_index::Header;
 use crate::{ContractView, MemberView};
 
-/// The channel the triggers of migration 0009 notify, with `"<app id> <env>"` as payload.
-const CHANNEL: &str = "memberd_reads";
-
 /// Bounds the memory of a flood of distinct members; the cache starts afresh then.
 const MAX_ENTRIES: usize = 10_000;
-
-/// How long to wait before listening again after the listener's connection failed; doubled
-/// after each failure in a row, up to `RECONNECT_AFTER_AT_MOST`, so that a database that is
-/// down is neither hammered nor logged about twice a second.
-const RECONNECT_AFTER: Duration = Duration::from_millis(500);
-const RECONNECT_AFTER_AT_MOST: Duration = Duration::from_secs(30);
 
 /// A member's permissions and grants, as `Store::access_grants` returns them.
 pub(crate) type Grants = Option<(Vec<String>, Vec<Grant>)>;
@@ -67,11 +59,18 @@ pub(crate) enum Lookup<T> {
     Miss(Option<u64>),
 }
 
-#[derive(Default)]
 pub(crate) struct ReadCache {
     state: Mutex<State>,
     source: Source,
-    listener: Mutex<Option<AbortHandle>>,
+    /// On PostgreSQL, how this node and the others tell each other of changes.
+    peers: Option<Arc<peers::Peers>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl Drop for ReadCache {
+    fn drop(&mut self) {
+        self.abort_tasks();
+    }
 }
 
 /// Where the cache learns of changes.
@@ -80,17 +79,23 @@ enum Source {
     /// Nowhere: nothing is cached (an in-memory SQLite database).
     #[default]
     None,
-    /// Notifications, on a connection of its own to this URL.
-    Postgres(String),
+    /// Notifications (see `peers`).
+    Postgres,
     /// The WAL-index header of the database file.
     Sqlite(Arc<DirectSqlite>),
 }
 
 #[derive(Default)]
 struct State {
-    /// Whether the cache is on (on PostgreSQL: its listener is connected): entries are stored
-    /// and used only then.
+    /// Whether the cache is on (on PostgreSQL: its listener is connected).
     live: bool,
+    /// On PostgreSQL: entries are stored and used only while this node hears its own
+    /// heartbeats, that is since one was heard and until `deaf_at`.
+    needs_heartbeat: bool,
+    heard: bool,
+    deaf_at: Option<Instant>,
+    /// Whether the cache's going deaf has been logged (once per spell).
+    said_deaf: bool,
     /// On SQLite, the WAL-index header when the cache was last looked at.
     wal_header: Option<Header>,
     /// How long an entry is used.
@@ -101,6 +106,11 @@ struct State {
 }
 
 impl State {
+    fn usable(&self, now: Instant) -> bool {
+        self.live
+            && (!self.needs_heartbeat || (self.heard && self.deaf_at.is_some_and(|t| now < t)))
+    }
+
     fn forget_all(&mut self) {
         self.generation += 1;
         self.scopes.clear();
@@ -116,55 +126,79 @@ struct Entries {
 }
 
 impl ReadCache {
-    pub(crate) fn for_postgres(url: &str) -> ReadCache {
+    fn new(source: Source, peers: Option<Arc<peers::Peers>>, state: State) -> ReadCache {
         ReadCache {
-            source: Source::Postgres(url.to_owned()),
-            ..ReadCache::default()
+            state: Mutex::new(state),
+            source,
+            peers,
+            tasks: Mutex::default(),
         }
+    }
+
+    pub(crate) fn for_postgres(url: &str) -> ReadCache {
+        let state = State {
+            needs_heartbeat: true,
+            ..State::default()
+        };
+        ReadCache::new(
+            Source::Postgres,
+            Some(Arc::new(peers::Peers::new(url))),
+            state,
+        )
     }
 
     pub(crate) fn for_sqlite(fast: Option<Arc<DirectSqlite>>) -> ReadCache {
-        ReadCache {
-            source: fast.map_or(Source::None, Source::Sqlite),
-            ..ReadCache::default()
-        }
+        let source = fast.map_or(Source::None, Source::Sqlite);
+        ReadCache::new(source, None, State::default())
     }
 
     /// Turns the cache on, entries used for at most `lifetime` (zero: leaves it off). On
-    /// PostgreSQL it starts the listener, once, and returns when its first attempt to connect
-    /// has succeeded or failed; until it is connected, nothing is cached.
+    /// PostgreSQL it starts, once, the task that tells other nodes of this one's changes (also
+    /// for a zero lifetime: they may cache), and with a lifetime the listener; it returns once
+    /// the listener has heard its first heartbeat or failed to. Until then nothing is cached.
     pub(crate) async fn start(self: &Arc<Self>, lifetime: Duration) {
-        if lifetime.is_zero() {
-            return;
-        }
         if let Some(mut state) = self.state() {
             state.lifetime = lifetime;
         }
-        let url = match &self.source {
-            Source::None => return,
-            Source::Sqlite(_) => return self.set_live(true),
-            Source::Postgres(url) => url.clone(),
-        };
-        let (tried, first_try) = oneshot::channel();
-        {
-            let Ok(mut listener) = self.listener.lock() else {
-                return;
-            };
-            if listener.is_some() {
-                return;
+        let first_heartbeat = match &self.peers {
+            Some(peers) => {
+                let Ok(mut tasks) = self.tasks.lock() else {
+                    return;
+                };
+                if !tasks.is_empty() {
+                    return;
+                }
+                let (spawned, first) = peers::spawn_all(self, peers, !lifetime.is_zero());
+                *tasks = spawned;
+                first
             }
-            let task = tokio::spawn(listen(Arc::downgrade(self), url, tried));
-            *listener = Some(task.abort_handle());
+            None => {
+                if !lifetime.is_zero() && matches!(self.source, Source::Sqlite(_)) {
+                    self.set_live(true);
+                }
+                None
+            }
+        };
+        if let Some(first) = first_heartbeat {
+            let _ = tokio::time::timeout(peers::DEAF_AFTER, first).await;
         }
-        let _ = first_try.await;
     }
 
-    /// Turns the cache off, and stops the listener.
+    /// Turns the cache off, and stops its tasks.
     pub(crate) fn stop(&self) {
-        if let Some(task) = self.listener.lock().ok().and_then(|mut l| l.take()) {
-            task.abort();
-        }
+        self.abort_tasks();
         self.set_live(false);
+    }
+
+    fn abort_tasks(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
+        if let Some(peers) = &self.peers {
+            peers.stopped_sending();
+        }
     }
 
     pub(crate) fn grants(&self, scope: &Scope, member: &MemberId) -> Lookup<Grants> {
@@ -209,8 +243,17 @@ impl ReadCache {
         self.put(scope, seen, |e| &mut e.members, id, member);
     }
 
-    /// Drops what is cached of `scope`: called after a change to it commits.
-    pub(crate) fn changed(&self, scope: &Scope) {
+    /// Drops what is cached of `scope` after a change to it made here has committed, and
+    /// tells the other nodes (on PostgreSQL).
+    pub(crate) async fn changed_here(&self, scope: &Scope, pool: &AnyPool) {
+        self.changed(scope);
+        if let Some(peers) = &self.peers {
+            peers.tell(scope, pool).await;
+        }
+    }
+
+    /// Drops what is cached of `scope`.
+    fn changed(&self, scope: &Scope) {
         if let Some(mut state) = self.state() {
             state.generation += 1;
             if let Some(gone) = state.scopes.remove(scope) {
@@ -225,6 +268,51 @@ impl ReadCache {
             state.live = live;
             state.forget_all();
         }
+    }
+
+    /// On PostgreSQL: the listener connected (it has heard nothing yet) or lost its connection.
+    fn listening(&self, connected: bool) {
+        if let Some(mut state) = self.state() {
+            state.live = connected;
+            state.heard = false;
+            state.deaf_at = Some(Instant::now() + peers::DEAF_AFTER);
+            state.forget_all();
+        }
+    }
+
+    /// On PostgreSQL: this node's heartbeat was heard; the cache may be used until `until`.
+    /// After a spell of deafness it starts empty: notifications may have been lost.
+    fn heard(&self, until: Instant) {
+        let back = {
+            let Some(mut state) = self.state() else {
+                return;
+            };
+            let usable = state.usable(Instant::now());
+            state.heard = true;
+            state.deaf_at = Some(until);
+            if !usable {
+                state.forget_all();
+            }
+            std::mem::take(&mut state.said_deaf)
+        };
+        if back {
+            tracing::info!("the read cache's listener hears this node's heartbeats again; cached reads are back");
+        }
+    }
+
+    /// On PostgreSQL: whether the listener, connected, has just been found deaf (its last
+    /// heartbeat too long ago); the cache is emptied then, and this is true once per spell.
+    fn went_deaf(&self, now: Instant) -> bool {
+        let Some(mut state) = self.state() else {
+            return false;
+        };
+        let deaf = state.live && state.needs_heartbeat && !state.usable(now);
+        if !deaf || state.said_deaf || state.deaf_at.is_some_and(|t| now < t) {
+            return false;
+        }
+        state.said_deaf = true;
+        state.forget_all();
+        true
     }
 
     fn forget_all(&self) {
@@ -257,10 +345,11 @@ impl ReadCache {
             _ => None,
         };
         let found = {
+            let now = Instant::now();
             let Some(mut state) = self.state() else {
                 return Lookup::Miss(None);
             };
-            if !state.live {
+            if !state.usable(now) {
                 return Lookup::Miss(None);
             }
             if wal_header.is_some() && state.wal_header != wal_header {
@@ -271,7 +360,7 @@ impl ReadCache {
                 .scopes
                 .get(scope)
                 .and_then(|entries| map(entries).get(key))
-                .filter(|(_, at)| at.elapsed() < state.lifetime);
+                .filter(|(_, at)| now.saturating_duration_since(*at) < state.lifetime);
             match fresh {
                 Some((value, _)) => Arc::clone(value),
                 None => return Lookup::Miss(Some(state.generation)),
@@ -298,7 +387,7 @@ impl ReadCache {
         let Some(mut state) = self.state() else {
             return;
         };
-        if !state.live || state.generation != seen {
+        if !state.usable(Instant::now()) || state.generation != seen {
             return;
         }
         if state.entries >= MAX_ENTRIES {
@@ -310,65 +399,6 @@ impl ReadCache {
             state.entries += 1;
         }
     }
-}
-
-/// Keeps a connection listening on `CHANNEL` for as long as the cache exists, and the cache
-/// live only while it is connected.
-async fn listen(cache: Weak<ReadCache>, url: String, tried: oneshot::Sender<()>) {
-    let mut tried = Some(tried);
-    let mut wait = RECONNECT_AFTER;
-    loop {
-        match PgListener::connect(&url).await {
-            Ok(mut listener) => {
-                listener.eager_reconnect(false);
-                match listener.listen(CHANNEL).await {
-                    Ok(()) => {
-                        match cache.upgrade() {
-                            Some(cache) => cache.set_live(true),
-                            None => return,
-                        }
-                        if let Some(tried) = tried.take() {
-                            let _ = tried.send(());
-                        }
-                        wait = RECONNECT_AFTER;
-                        forward(&cache, &mut listener).await;
-                        tracing::warn!("the read cache's listener lost its connection; reads go to the database until it is back");
-                    }
-                    Err(error) => tracing::warn!(%error, "the read cache could not listen"),
-                }
-            }
-            Err(error) => tracing::warn!(%error, "the read cache's listener could not connect"),
-        }
-        if let Some(tried) = tried.take() {
-            let _ = tried.send(());
-        }
-        match cache.upgrade() {
-            Some(cache) => cache.set_live(false),
-            None => return,
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(RECONNECT_AFTER_AT_MOST);
-    }
-}
-
-/// Drops each notified environment's entries until the connection is lost.
-async fn forward(cache: &Weak<ReadCache>, listener: &mut PgListener) {
-    while let Ok(Some(notification)) = listener.try_recv().await {
-        let Some(cache) = cache.upgrade() else { return };
-        match parse_scope(notification.payload()) {
-            Some(scope) => cache.changed(&scope),
-            // Not a payload of ours: drop everything rather than miss a change.
-            None => cache.forget_all(),
-        }
-    }
-}
-
-fn parse_scope(payload: &str) -> Option<Scope> {
-    let (app, env) = payload.split_once(' ')?;
-    Some(Scope::new(
-        memberd_core::AppId::from_trusted(app.to_owned()),
-        env.parse().ok()?,
-    ))
 }
 
 #[cfg(test)]
@@ -385,7 +415,7 @@ mod tests {
     }
 
     fn live() -> ReadCache {
-        let cache = ReadCache::default();
+        let cache = ReadCache::for_sqlite(None);
         cache.state().unwrap().lifetime = Duration::from_secs(3600);
         cache.set_live(true);
         cache
@@ -408,7 +438,7 @@ mod tests {
 
     #[test]
     fn nothing_is_cached_until_the_listener_is_connected() {
-        let cache = ReadCache::default();
+        let cache = ReadCache::for_sqlite(None);
         read_and_store(&cache, &scope("app_a"), "mem_1", &["x"]);
         assert!(cached(&cache, &scope("app_a"), "mem_1").is_none());
     }
@@ -472,10 +502,59 @@ mod tests {
         assert!(cached(&cache, &scope("app_a"), "mem_new").is_some());
     }
 
+    fn listening_on_postgres() -> ReadCache {
+        let state = State {
+            needs_heartbeat: true,
+            lifetime: Duration::from_secs(3600),
+            ..State::default()
+        };
+        let cache = ReadCache::new(Source::Postgres, None, state);
+        cache.listening(true);
+        cache
+    }
+
     #[test]
-    fn notifications_name_an_environment() {
-        assert_eq!(parse_scope("app_1 sandbox"), Some(scope("app_1")));
-        assert_eq!(parse_scope("app_1 staging"), None);
-        assert_eq!(parse_scope("garbage"), None);
+    fn on_postgres_nothing_is_cached_until_a_heartbeat_is_heard() {
+        let cache = listening_on_postgres();
+        read_and_store(&cache, &scope("app_a"), "mem_1", &["x"]);
+        assert!(cached(&cache, &scope("app_a"), "mem_1").is_none());
+        cache.heard(Instant::now() + Duration::from_secs(60));
+        read_and_store(&cache, &scope("app_a"), "mem_1", &["x"]);
+        assert!(cached(&cache, &scope("app_a"), "mem_1").is_some());
+    }
+
+    #[test]
+    fn a_listener_that_stops_hearing_heartbeats_stops_the_cache_until_it_hears_again() {
+        let cache = listening_on_postgres();
+        let now = Instant::now();
+        cache.heard(now + Duration::from_millis(20));
+        read_and_store(&cache, &scope("app_a"), "mem_1", &["x"]);
+        assert!(cached(&cache, &scope("app_a"), "mem_1").is_some());
+        assert!(!cache.went_deaf(now), "still within its deadline");
+
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            cached(&cache, &scope("app_a"), "mem_1").is_none(),
+            "past the deadline, reads go to the database at once"
+        );
+        read_and_store(&cache, &scope("app_a"), "mem_2", &["x"]);
+        assert!(cached(&cache, &scope("app_a"), "mem_2").is_none());
+        assert!(cache.went_deaf(Instant::now()), "found deaf");
+        assert!(!cache.went_deaf(Instant::now()), "and said so once");
+
+        cache.heard(Instant::now() + Duration::from_secs(60));
+        assert!(
+            cached(&cache, &scope("app_a"), "mem_1").is_none(),
+            "what was kept before the silence is gone"
+        );
+        read_and_store(&cache, &scope("app_a"), "mem_1", &["y"]);
+        assert!(cached(&cache, &scope("app_a"), "mem_1").is_some());
+    }
+
+    #[test]
+    fn a_listener_that_never_hears_a_heartbeat_is_found_deaf() {
+        let cache = listening_on_postgres();
+        cache.state().unwrap().deaf_at = Some(Instant::now());
+        assert!(cache.went_deaf(Instant::now()));
     }
 }
