@@ -34,6 +34,22 @@ pub struct Config {
     /// it can get should the connection that hears of changes die unnoticed. Zero turns
     /// caching off.
     pub read_cache_lifetime: Duration,
+    /// Where the cluster's rate limits are kept, when not in the PostgreSQL database.
+    pub redis_url: Option<RedisUrl>,
+}
+
+/// A Redis URL, which may carry a password: never printed whole.
+#[derive(Clone)]
+pub struct RedisUrl(pub String);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match self.0.split_once('@') {
+            Some((_, host)) => format!("redis://…@{host}"),
+            None => self.0.clone(),
+        };
+        f.write_str(&shown)
+    }
 }
 
 impl Default for Config {
@@ -49,6 +65,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             serving_threads: 0,
             read_cache_lifetime: Duration::from_secs(1),
+            redis_url: None,
         }
     }
 }

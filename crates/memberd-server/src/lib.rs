@@ -187,6 +187,12 @@ pub async fn serve(
         config.serving_threads = 0;
     }
     let serving_threads = config.serving_threads;
+    if let Some(limiter) = state::rate_limiter(&config, &store).map_err(anyhow::Error::msg)? {
+        limiter
+            .ready()
+            .await
+            .map_err(|e| anyhow::anyhow!("the rate limits' Redis does not answer: {e}"))?;
+    }
     let dispatcher = if config.run_workers {
         Some(Dispatcher::new(
             store.clone(),
@@ -245,6 +251,8 @@ pub async fn run_workers(
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let dispatcher = Dispatcher::new(store.clone(), config.webhooks, Arc::new(SystemClock))?;
+    // Tells the nodes that cache reads of the changes the scheduler makes.
+    store.start_read_cache(std::time::Duration::ZERO).await;
     let scheduler = Scheduler::new(store, config.scheduler, Arc::new(SystemClock));
     tokio::spawn(async move {
         shutdown.await;

@@ -31,6 +31,16 @@ struct Inner {
     _last_copy: mpsc::Sender<()>,
 }
 
+/// The rate limiter `config` asks for on `store`.
+pub fn rate_limiter(config: &Config, store: &Store) -> Result<Option<RateLimiter>, String> {
+    RateLimiter::new(
+        config.rate_limit_per_second,
+        config.rate_limit_burst,
+        store,
+        config.redis_url.as_ref().map(|url| url.0.as_str()),
+    )
+}
+
 impl AppState {
     pub fn new(
         config: Config,
@@ -38,7 +48,12 @@ impl AppState {
         wake_workers: Option<Arc<Notify>>,
         last_copy: mpsc::Sender<()>,
     ) -> Self {
-        let limiter = RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
+        // `serve` checks the settings first (see `rate_limiter`); a router built without it
+        // and with a bad Redis URL limits nothing, and says so.
+        let limiter = rate_limiter(&config, &store).unwrap_or_else(|error| {
+            tracing::error!(%error, "rate limiting is off: its settings are invalid");
+            None
+        });
         let scheduler = Scheduler::new(
             store.clone(),
             config.scheduler.clone(),

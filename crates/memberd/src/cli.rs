@@ -139,6 +139,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MEMBERD_READ_CACHE_MS", default_value_t = 1000)]
     pub read_cache_ms: u64,
 
+    /// Keep the cluster's rate limits in this Redis (redis://[:PASSWORD@]HOST:PORT[/DB])
+    /// instead of the PostgreSQL database. On SQLite, where one process serves, they are
+    /// kept in that process.
+    #[arg(long, env = "MEMBERD_REDIS_URL")]
+    pub redis_url: Option<String>,
+
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 

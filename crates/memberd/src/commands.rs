@@ -154,8 +154,12 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             .serving_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         read_cache_lifetime: Duration::from_millis(args.read_cache_ms),
+        redis_url: args.redis_url.map(memberd_server::config::RedisUrl),
     };
     let store = open(url).await?;
+    let limits = memberd_server::state::rate_limiter(&config, &store)
+        .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?
+        .map_or_else(|| "off".to_owned(), |limiter| limiter.describe());
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("could not listen on {}", config.listen))?;
@@ -166,6 +170,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     println!("  database: {}", redact(url));
+    println!("  rate limits: {limits}");
     match ops::bootstrap(&store).await? {
         Some((app, keys)) => {
             println!();

@@ -108,7 +108,7 @@ pub async fn keyed<F: Face>(
     if let Err(err) = F::admit(&state, &mut request).await {
         return F::render(err);
     }
-    let budget = match rate_limit::check::<F>(&state, &request) {
+    let budget = match rate_limit::check::<F>(&state, rate_limit::limit_key(&request)).await {
         Ok(budget) => budget,
         Err(refusal) => return *refusal,
     };

@@ -1,6 +1,11 @@
 //! memberd's benchmark: the real server over loopback, driven by `wrk` in its own process,
 //! against a bare axum handler measured in the same run (the baseline: what one request costs
-//! on this machine at best).
+//! on this machine at best). memberd runs with its rate limit off, but for one row: the access
+//! check on a second server with a limit too high to refuse anything, for the limiter's cost.
+//! On PostgreSQL a scale-out section follows, in a database of its
+//! own: three `memberd serve` nodes on that one database, each figure (member creates, access
+//! checks, webhooks end to end, lock waits during the creates) with the first node alone and
+//! with all three, wrk's threads spread over the nodes.
 //!
 //!     cargo bench --bench load                          # SQLite, then PostgreSQL if it answers
 //!     MEMBERD_BENCH_SMOKE=1 cargo test --bench load      # a seconds-long run that checks it works
@@ -8,10 +13,12 @@
 //! Settings (environment): MEMBERD_BENCH_SECONDS (per figure, default 10),
 //! MEMBERD_BENCH_MEMBERS (the big list, default 1,000,000), MEMBERD_BENCH_POSTGRES_URL
 //! (default postgres://postgres@127.0.0.1:5432/postgres; `off` to skip PostgreSQL),
-//! MEMBERD_BENCH_CONNECTIONS (default 32). Prints one table per backend, in Markdown.
+//! MEMBERD_BENCH_CONNECTIONS (default 32). Prints one table per backend, then the scale-out's, in
+//! Markdown.
 
 mod procs;
 mod report;
+mod scale_out;
 mod scenarios;
 mod wrk;
 

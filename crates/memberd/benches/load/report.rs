@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::scenarios::{BackendReport, Measured};
+use crate::scale_out::{LockWaits, ScaleOutReport, Sides};
+use crate::scenarios::{BackendReport, Measured, Reports};
 use crate::Settings;
 
 fn ms(d: Duration) -> String {
@@ -69,7 +70,7 @@ fn target(report: &BackendReport, row: &Measured) -> (String, Option<bool>) {
     }
 }
 
-pub fn print(settings: &Settings, wrk_version: &str, reports: &[BackendReport]) {
+pub fn print(settings: &Settings, wrk_version: &str, reports: &Reports) {
     println!();
     println!(
         "memberd benchmark: {} s per figure, {} connections from one wrk thread ({wrk_version}), {} CPUs{}",
@@ -78,8 +79,11 @@ pub fn print(settings: &Settings, wrk_version: &str, reports: &[BackendReport]) 
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if settings.smoke { "; SMOKE RUN, figures mean nothing" } else { "" }
     );
-    for report in reports {
+    for report in &reports.backends {
         print_backend(settings, report);
+    }
+    if let Some(scale_out) = &reports.scale_out {
+        print_scale_out(scale_out);
     }
 }
 
@@ -155,5 +159,75 @@ fn print_backend(settings: &Settings, report: &BackendReport) {
     println!(
         "| memberd peak resident memory, whole run | {} | | | | | |",
         mib(report.peak.peak)
+    );
+}
+
+fn print_scale_out(r: &ScaleOutReport) {
+    println!();
+    println!("### PostgreSQL, scale-out");
+    println!();
+    println!(
+        "Three `memberd serve` nodes on one database; one node is the first of them alone. \
+         wrk: {} threads, {} connections in all, thread n on node n mod the nodes. Creates and \
+         access checks: {} rounds of {} s per side, alternating one node and three; webhooks: \
+         {} s per side.",
+        r.threads, r.connections, r.rounds_per_side, r.round_seconds, r.seconds
+    );
+    println!();
+    println!("| figure | one node | three nodes | three / one | target | |");
+    println!("|---|---:|---:|---:|---|---|");
+    let rounds = r.rounds_per_side;
+    scale_row(
+        &format!("member creates, requests/s (mean of {rounds} rounds)"),
+        &r.creates,
+    );
+    scale_row(
+        &format!("access check, requests/s (mean of {rounds} rounds)"),
+        &r.access,
+    );
+    let w = &r.webhooks;
+    scale_row(
+        &format!(
+            "webhooks end to end, events/s ({} and {} events)",
+            rate(w.one.events as f64),
+            rate(w.three.events as f64)
+        ),
+        &Sides {
+            one: w.one.delivered_per_second,
+            three: w.three.delivered_per_second,
+        },
+    );
+    println!(
+        "| duplicate webhook deliveries (by webhook-id) | {} | {} | | 0 when nothing crashes | {} |",
+        w.one.duplicates,
+        w.three.duplicates,
+        verdict(w.one.duplicates == 0 && w.three.duplicates == 0)
+    );
+    let waits = &r.lock_waits;
+    let cell = |w: &LockWaits, max: i64, mean: f64| {
+        format!("max {max}, mean {mean:.2} ({} samples)", w.samples)
+    };
+    println!(
+        "| connections waiting on a lock during the creates | {} | {} | | | |",
+        cell(&waits.one, waits.one.lock_max, waits.one.lock_mean),
+        cell(&waits.three, waits.three.lock_max, waits.three.lock_mean)
+    );
+    let object_max = waits.one.object_max.max(waits.three.object_max);
+    println!(
+        "| of them, on `object` (commits queued behind a NOTIFY) | {} | {} | | 0 (max over samples) | {} |",
+        cell(&waits.one, waits.one.object_max, waits.one.object_mean),
+        cell(&waits.three, waits.three.object_max, waits.three.object_mean),
+        verdict(object_max == 0)
+    );
+}
+
+/// A rate with one node and with three, held to three ≥ 0.9 × one.
+fn scale_row(name: &str, per_second: &Sides<f64>) {
+    let ratio = per_second.three / per_second.one;
+    println!(
+        "| {name} | {} | {} | {ratio:.2} | three ≥ 0.9 × one | {} |",
+        rate(per_second.one),
+        rate(per_second.three),
+        verdict(ratio >= 0.9)
     );
 }

@@ -1,10 +1,10 @@
 //! One backend's run: load the data, start memberd, and measure each scenario against a
 //! baseline measured just before.
 
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memberd_core::Environment;
@@ -12,8 +12,9 @@ use memberd_server::ops;
 use memberd_store::Store;
 use serde_json::{json, Value};
 
-use crate::procs::{self, Memory, Server};
+use crate::procs::{self, Memory};
 use crate::report::thousands;
+use crate::scale_out::{self, ScaleOutReport};
 use crate::wrk::{self, Figures, Load, Target};
 use crate::Settings;
 
@@ -41,9 +42,20 @@ pub struct Webhooks {
     pub events: usize,
     pub created_per_second: f64,
     pub delivered_per_second: f64,
+    /// Deliveries received beyond the first of each webhook-id.
+    pub duplicates: usize,
 }
 
-pub async fn run_all(settings: &Settings) -> Vec<BackendReport> {
+/// Everything a run measured: a report per backend, then PostgreSQL's scale-out.
+pub struct Reports {
+    pub backends: Vec<BackendReport>,
+    pub scale_out: Option<ScaleOutReport>,
+}
+
+/// The name of the access check's row measured on a server with its rate limit on.
+const ACCESS_RATE_LIMITED: &str = "access check, rate limit on";
+
+pub async fn run_all(settings: &Settings) -> Reports {
     let big_file = settings.dir.join("big.jsonl");
     let small_file = settings.dir.join("small.jsonl");
     write_members(&big_file, settings.big, |i| {
@@ -54,28 +66,46 @@ pub async fn run_all(settings: &Settings) -> Vec<BackendReport> {
     });
     let files = (big_file.as_path(), small_file.as_path());
 
-    let mut reports = Vec::new();
+    let mut backends = Vec::new();
+    let mut scale_out = None;
     let sqlite = format!("sqlite:{}", settings.dir.join("bench.db").display());
-    reports.push(run_backend(settings, "SQLite", &sqlite, files).await);
+    backends.push(run_backend(settings, "SQLite", &sqlite, files).await);
     if let Some(url) = &settings.postgres_url {
         match Store::connect(url).await {
             Ok(admin) => {
                 let name = format!("memberd_bench_{}", std::process::id());
-                admin
-                    .execute_admin(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create the benchmark's database");
-                let (base, _) = url.rsplit_once('/').expect("a database URL");
-                let db = format!("{base}/{name}");
-                reports.push(run_backend(settings, "PostgreSQL", &db, files).await);
-                let _ = admin
-                    .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
+                let db = create_database(&admin, url, &name).await;
+                backends.push(run_backend(settings, "PostgreSQL", &db, files).await);
+                drop_database(&admin, &name).await;
+
+                let name = format!("memberd_bench_scale_out_{}", std::process::id());
+                let db = create_database(&admin, url, &name).await;
+                scale_out = Some(scale_out::run(settings, &db).await);
+                drop_database(&admin, &name).await;
             }
             Err(err) => eprintln!("PostgreSQL skipped: {url} does not answer ({err})"),
         }
     }
-    reports
+    Reports {
+        backends,
+        scale_out,
+    }
+}
+
+/// Makes an empty database `name` on the server of `url` and returns its URL.
+async fn create_database(admin: &Store, url: &str, name: &str) -> String {
+    admin
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create the benchmark's database");
+    let (base, _) = url.rsplit_once('/').expect("a database URL");
+    format!("{base}/{name}")
+}
+
+async fn drop_database(admin: &Store, name: &str) {
+    let _ = admin
+        .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
 }
 
 fn write_members(path: &Path, n: usize, line: impl Fn(usize) -> String) {
@@ -86,13 +116,13 @@ fn write_members(path: &Path, n: usize, line: impl Fn(usize) -> String) {
     out.flush().expect("write data");
 }
 
-struct Keys {
-    app: String,
-    sandbox: String,
-    live: String,
+pub struct Keys {
+    pub app: String,
+    pub sandbox: String,
+    pub live: String,
 }
 
-async fn create_app(store: &Store, name: &str, shop: Option<&str>) -> Keys {
+pub async fn create_app(store: &Store, name: &str, shop: Option<&str>) -> Keys {
     let (app, keys) = ops::create_app(store, name, shop.map(str::to_owned))
         .await
         .expect("create an app");
@@ -110,11 +140,11 @@ async fn create_app(store: &Store, name: &str, shop: Option<&str>) -> Keys {
     }
 }
 
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
-fn progress(backend: &str, what: &str) {
+pub fn progress(backend: &str, what: &str) {
     eprintln!("[{backend}] {what}");
 }
 
@@ -148,27 +178,7 @@ async fn run_backend(
         client: reqwest::Client::new(),
     };
 
-    let plan = api
-        .post(
-            &main.sandbox,
-            "/v1/plans",
-            json!({"name": "Premium", "permissions": ["view:premium"]}),
-        )
-        .await;
-    let vip = api
-        .post(
-            &main.sandbox,
-            "/v1/members",
-            json!({"email": "vip@bench.example", "externalId": "vip-1"}),
-        )
-        .await;
-    let vip_id = vip["id"].as_str().expect("member id").to_owned();
-    api.post(
-        &main.sandbox,
-        &format!("/v1/members/{vip_id}/plan-connections"),
-        json!({"planId": plan["id"]}),
-    )
-    .await;
+    let vip_id = premium_member(&api, &main.sandbox).await;
     let deep_big = api.deep_cursor(&main.sandbox, settings.big).await;
     let deep_small = api.deep_cursor(&main.live, settings.small).await;
 
@@ -247,14 +257,47 @@ async fn run_backend(
         measured.push(Measured { name, figures });
     }
 
+    // Its own server, started only for this row: the limiter's cost (one cluster-wide
+    // limit, kept in the database on PostgreSQL), against the same baseline. The limit is
+    // far above the rate reached, so no request is refused and only its bookkeeping counts.
+    progress(backend, ACCESS_RATE_LIMITED);
+    let rate_limited = procs::start_memberd_with(
+        url,
+        &[
+            "--rate-limit-per-second",
+            "1000000",
+            "--rate-limit-burst",
+            "1000000",
+        ],
+    );
+    let access = Target::get(access_path.clone(), &main.sandbox);
+    let figures = blocking(|| wrk::run(&rate_limited.base, &access, &load, &settings.dir))
+        .unwrap_or_else(|e| panic!("{backend}, {ACCESS_RATE_LIMITED}: {e}"));
+    drop(rate_limited);
+    let peak_of = |name: &str| {
+        measured
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.figures.per_second)
+            .expect("a measured scenario")
+    };
+    let (access_peak, status_peak) = (
+        peak_of("access check"),
+        peak_of("membership-status (Appstle)"),
+    );
+    // Beside the access check without a limit, so that the two read together.
+    measured.insert(
+        1,
+        Measured {
+            name: ACCESS_RATE_LIMITED.into(),
+            figures,
+        },
+    );
+
     let mut at_half_peak = Vec::new();
     for (name, path, peak) in [
-        ("access check", &access_path, measured[0].figures.per_second),
-        (
-            "membership-status",
-            &status_path,
-            measured[1].figures.per_second,
-        ),
+        ("access check", &access_path, access_peak),
+        ("membership-status", &status_path, status_peak),
     ] {
         progress(backend, &format!("{name} at half of its peak"));
         // Each connection pauses THINK ms on average between requests, so the rate is about
@@ -285,7 +328,10 @@ async fn run_backend(
     }
 
     progress(backend, "webhooks, end to end");
-    let webhooks = webhooks(&api, &server, &hooks, &load, settings).await;
+    let webhooks = webhooks(&api, &hooks, "w", |target| {
+        wrk::run(&server.base, target, &load, &settings.dir)
+    })
+    .await;
     let peak = server.memory();
     drop(server);
     BackendReport {
@@ -300,18 +346,44 @@ async fn run_backend(
     }
 }
 
-/// Members created through the API by wrk for the run's duration, each making a
-/// `member.created` event that memberd's dispatcher delivers, signed, to a receiver here.
-/// The rate is from the first create to the last delivery.
-async fn webhooks(
+/// Makes, through the API, a plan granting `view:premium` and a member (externalId `vip-1`)
+/// who holds it; returns the member's id.
+pub async fn premium_member(api: &Api, key: &str) -> String {
+    let plan = api
+        .post(
+            key,
+            "/v1/plans",
+            json!({"name": "Premium", "permissions": ["view:premium"]}),
+        )
+        .await;
+    let vip = api
+        .post(
+            key,
+            "/v1/members",
+            json!({"email": "vip@bench.example", "externalId": "vip-1"}),
+        )
+        .await;
+    let vip_id = vip["id"].as_str().expect("member id").to_owned();
+    api.post(
+        key,
+        &format!("/v1/members/{vip_id}/plan-connections"),
+        json!({"planId": plan["id"]}),
+    )
+    .await;
+    vip_id
+}
+
+/// Members created through the API of `hooks`' app by `drive` (wrk, for the run's duration),
+/// each making a `member.created` event that memberd's dispatchers deliver, signed, to a
+/// receiver here. The rate is from the first create to the last delivery.
+pub async fn webhooks(
     api: &Api,
-    server: &Server,
     hooks: &Keys,
-    load: &Load,
-    settings: &Settings,
+    email_prefix: &str,
+    drive: impl FnOnce(&Target) -> Result<Figures, String>,
 ) -> Webhooks {
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let receiver = receiver(delivered.clone()).await;
+    let received = Arc::new(Mutex::new(HashMap::new()));
+    let receiver = receiver(received.clone()).await;
     api.post(
         &hooks.sandbox,
         "/v1/webhook-endpoints",
@@ -319,27 +391,46 @@ async fn webhooks(
     )
     .await;
     let started = Instant::now();
-    let target = Target::create_member(&hooks.sandbox, "w");
-    blocking(|| wrk::run(&server.base, &target, load, &settings.dir)).expect("webhook load");
+    let target = Target::create_member(&hooks.sandbox, email_prefix);
+    blocking(|| drive(&target)).expect("webhook load");
     let created_in = started.elapsed();
     let events = api.total(&hooks.sandbox).await;
+    let distinct = || received.lock().expect("the receiver's counts").len();
     let deadline = Duration::from_secs(600);
-    while delivered.load(Ordering::Relaxed) < events {
+    while distinct() < events {
         assert!(started.elapsed() < deadline, "deliveries stalled");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    let delivered_in = started.elapsed();
+    // A second delivery of an event usually follows the first closely (two dispatchers
+    // that both sent it): a moment's wait lets such duplicates arrive before they are counted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = received.lock().expect("the receiver's counts");
+    let duplicates = received.values().map(|n| n - 1).sum();
     Webhooks {
         events,
         created_per_second: events as f64 / created_in.as_secs_f64(),
-        delivered_per_second: events as f64 / started.elapsed().as_secs_f64(),
+        delivered_per_second: events as f64 / delivered_in.as_secs_f64(),
+        duplicates,
     }
 }
 
-async fn receiver(count: Arc<AtomicUsize>) -> String {
-    let app = axum::Router::new().fallback(move || {
-        let count = count.clone();
+/// A webhook receiver that counts the deliveries of each webhook-id (at least once means a
+/// count may exceed 1).
+async fn receiver(received: Arc<Mutex<HashMap<String, usize>>>) -> String {
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let received = received.clone();
         async move {
-            count.fetch_add(1, Ordering::Relaxed);
+            let id = headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            *received
+                .lock()
+                .expect("the receiver's counts")
+                .entry(id)
+                .or_insert(0) += 1;
             axum::http::StatusCode::NO_CONTENT
         }
     });
@@ -349,13 +440,13 @@ async fn receiver(count: Arc<AtomicUsize>) -> String {
     base
 }
 
-struct Api {
-    base: String,
-    client: reqwest::Client,
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
 }
 
 impl Api {
-    async fn post(&self, key: &str, path: &str, body: Value) -> Value {
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Value {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
@@ -370,7 +461,7 @@ impl Api {
         body
     }
 
-    async fn get(&self, key: &str, path: &str) -> Value {
+    pub async fn get(&self, key: &str, path: &str) -> Value {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -384,7 +475,7 @@ impl Api {
         body
     }
 
-    async fn total(&self, key: &str) -> usize {
+    pub async fn total(&self, key: &str) -> usize {
         let page = self.get(key, "/v1/members?limit=1").await;
         page["totalCount"].as_u64().expect("totalCount") as usize
     }

@@ -82,7 +82,54 @@ fn lua_string(s: &str) -> String {
     format!("{s:?}")
 }
 
-fn script(target: &Target, think_ms: Option<u32>) -> String {
+/// `http://HOST:PORT` as Lua's `{"HOST", "PORT"}`, for `wrk.lookup`.
+fn lua_host_port(base: &str) -> Result<String, String> {
+    let authority = base.strip_prefix("http://").unwrap_or(base);
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| format!("no port in {base}"))?;
+    Ok(format!("{{{}, {}}}", lua_string(host), lua_string(port)))
+}
+
+/// wrk's `setup(thread)`, run once per thread before the load starts: numbers the threads
+/// (to keep generated emails apart) and, with `nodes`, points thread n at node n mod their
+/// count (wrk's scripts/addr.lua idea; wrk itself sends every thread to the URL's host).
+fn setup_script(number_threads: bool, nodes: Option<&[String]>) -> Result<String, String> {
+    if !number_threads && nodes.is_none() {
+        return Ok(String::new());
+    }
+    let mut lua = String::from("local next_thread = 0\n");
+    if let Some(nodes) = nodes {
+        let list: Result<Vec<String>, String> = nodes.iter().map(|b| lua_host_port(b)).collect();
+        lua.push_str(&format!("local node_names = {{{}}}\n", list?.join(", ")));
+        lua.push_str("local node_addrs = nil\n");
+    }
+    lua.push_str("function setup(thread)\n");
+    if nodes.is_some() {
+        lua.push_str(
+            r#"  if not node_addrs then
+    node_addrs = {}
+    for _, node in ipairs(node_names) do
+      table.insert(node_addrs, wrk.lookup(node[1], node[2])[1])
+    end
+  end
+  thread.addr = node_addrs[(next_thread % #node_addrs) + 1]
+"#,
+        );
+    }
+    lua.push_str("  next_thread = next_thread + 1\n");
+    if number_threads {
+        lua.push_str("  thread:set(\"thread_id\", next_thread)\n");
+    }
+    lua.push_str("end\n");
+    Ok(lua)
+}
+
+fn script(
+    target: &Target,
+    think_ms: Option<u32>,
+    nodes: Option<&[String]>,
+) -> Result<String, String> {
     let mut lua = String::new();
     lua.push_str(&format!("wrk.method = {}\n", lua_string(target.method)));
     lua.push_str(&format!("wrk.path = {}\n", lua_string(&target.path)));
@@ -93,15 +140,11 @@ fn script(target: &Target, think_ms: Option<u32>) -> String {
             lua_string(value)
         ));
     }
+    lua.push_str(&setup_script(target.unique_email_body.is_some(), nodes)?);
     if let Some(prefix) = &target.unique_email_body {
         // Each wrk thread numbers its own requests; the thread's id keeps emails apart.
         lua.push_str(&format!(
             r#"
-local next_thread = 0
-function setup(thread)
-  next_thread = next_thread + 1
-  thread:set("thread_id", next_thread)
-end
 local counter = 0
 function request()
   counter = counter + 1
@@ -134,14 +177,38 @@ function done(summary, latency, requests)
 end
 "#,
     );
-    lua
+    Ok(lua)
 }
 
 /// Runs wrk against `base` (`http://127.0.0.1:PORT`). Fails when any response was not a 2xx
 /// or a socket error occurred: a benchmark of error pages would mean nothing.
 pub fn run(base: &str, target: &Target, load: &Load, dir: &Path) -> Result<Figures, String> {
+    run_script(base, target, load, dir, None)
+}
+
+/// Like [`run`], over several servers (`http://127.0.0.1:PORT` each): wrk thread n sends all
+/// its requests to node n mod their count. Give one node to send every thread to it with the
+/// same script, so that one node and several are driven alike.
+pub fn run_spread(
+    nodes: &[String],
+    target: &Target,
+    load: &Load,
+    dir: &Path,
+) -> Result<Figures, String> {
+    let first = nodes.first().ok_or("no node to send the load to")?;
+    run_script(first, target, load, dir, Some(nodes))
+}
+
+fn run_script(
+    base: &str,
+    target: &Target,
+    load: &Load,
+    dir: &Path,
+    nodes: Option<&[String]>,
+) -> Result<Figures, String> {
     let script_path: PathBuf = dir.join("scenario.lua");
-    std::fs::write(&script_path, script(target, load.think_ms)).map_err(|e| e.to_string())?;
+    std::fs::write(&script_path, script(target, load.think_ms, nodes)?)
+        .map_err(|e| e.to_string())?;
     let out = Command::new("wrk")
         .arg(format!("-t{}", load.threads))
         .arg(format!("-c{}", load.connections))

@@ -606,18 +606,21 @@ crate::both_backends!(
     the_appstle_flavour_sends_contracts_in_this_shape,
 );
 
-/// 429, per store: two merchant keys of one store share its budget. The limit lives in
-/// memory, so one backend covers it.
-#[tokio::test]
-async fn a_store_over_its_rate_limit_gets_429_with_retry_after() {
-    let config = memberd_server::Config {
+pub fn limited_config() -> memberd_server::Config {
+    memberd_server::Config {
         rate_limit_per_second: 1,
         rate_limit_burst: 2,
         ..test_config()
-    };
-    let app = TestApp::spawn(crate::support::Backend::Sqlite, config)
-        .await
-        .unwrap();
+    }
+}
+
+mod rate_limited {
+    crate::both_backends!(crate::appstle::limited_config() => a_store_over_its_rate_limit_gets_429_with_retry_after);
+    use super::a_store_over_its_rate_limit_gets_429_with_retry_after;
+}
+
+/// 429, per store: two merchant keys of one store share its budget.
+async fn a_store_over_its_rate_limit_gets_429_with_retry_after(app: std::sync::Arc<TestApp>) {
     let key = store(&app, SHOP).await;
     let apps = app.store.list_apps().await.unwrap();
     let shop_app = apps
@@ -655,7 +658,6 @@ async fn a_store_over_its_rate_limit_gets_429_with_retry_after() {
     ))
     .await;
     assert_eq!(status, StatusCode::OK);
-    app.finish().await;
 }
 
 /// 500: when the database is gone, the answer is a bare 500 in Appstle's envelope, with

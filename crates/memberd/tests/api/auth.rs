@@ -120,17 +120,17 @@ crate::both_backends!(
     every_response_carries_a_request_id,
 );
 
-/// The rate limit lives in memory, not in the database, so one backend covers it.
-#[tokio::test]
-async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
-    let config = memberd_server::Config {
+pub fn limited_config() -> memberd_server::Config {
+    memberd_server::Config {
         rate_limit_per_second: 1,
         rate_limit_burst: 3,
         ..crate::support::test_config()
-    };
-    let app = TestApp::spawn(crate::support::Backend::Sqlite, config)
-        .await
-        .unwrap();
+    }
+}
+
+/// On SQLite the buckets are this process's; on PostgreSQL the cluster's, in the database (and,
+/// below, in Redis): the answers are the same.
+pub async fn a_key_over_its_rate_limit_gets_429_with_retry_after(app: std::sync::Arc<TestApp>) {
     let mut limited = None;
     for i in 0..50 {
         let response = app.request(Method::GET, "/v1/plans").send().await.unwrap();
@@ -155,5 +155,28 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     // Another key has its own budget.
     let (status, _) = send(app.request_as(&app.other_app_key, Method::GET, "/v1/plans")).await;
     assert_eq!(status, StatusCode::OK);
-    app.finish().await;
+}
+
+mod rate_limited {
+    crate::both_backends!(crate::auth::limited_config() => a_key_over_its_rate_limit_gets_429_with_retry_after);
+    use super::a_key_over_its_rate_limit_gets_429_with_retry_after;
+
+    /// The cluster's buckets in Redis (`--redis-url`), when one answers at
+    /// MEMBERD_TEST_REDIS_URL (CI starts one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_redis() {
+        let Some(url) = crate::support::redis_url() else {
+            return;
+        };
+        let config = memberd_server::Config {
+            redis_url: Some(memberd_server::config::RedisUrl(url)),
+            ..super::limited_config()
+        };
+        crate::support::run(
+            crate::support::Backend::Postgres,
+            config,
+            a_key_over_its_rate_limit_gets_429_with_retry_after,
+        )
+        .await;
+    }
 }

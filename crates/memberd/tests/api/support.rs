@@ -41,6 +41,17 @@ enum Cleanup {
 }
 
 /// Settings for tests: the defaults, without a rate limit unless a test asks for one.
+/// The Redis the tests may use, when MEMBERD_TEST_REDIS_URL names one.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("MEMBERD_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("MEMBERD_TEST_REDIS_URL is unset: the Redis rate-limit test is skipped");
+            None
+        }
+    }
+}
+
 pub fn test_config() -> Config {
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -1,0 +1,256 @@
+//! PostgreSQL's scale-out: three `memberd serve` nodes over one database, each figure measured
+//! with the first node alone and with all three, in the same run. wrk spreads its threads over
+//! the nodes itself (see `wrk::run_spread`), with three threads on both sides so that the load
+//! generator costs the same against one node as against three.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use memberd_store::Store;
+use sqlx::Connection;
+
+use crate::procs::{self, Server};
+use crate::scenarios::{self, blocking, create_app, progress, Api, Webhooks};
+use crate::wrk::{self, Load, Target};
+use crate::Settings;
+
+const SECTION: &str = "PostgreSQL, scale-out";
+const NODES: usize = 3;
+const WRK_THREADS: u32 = 3;
+/// Rounds each side gets, alternating one node, three nodes, one, three: a drift over the run
+/// (the members table growing, the machine warming up) then falls on both sides alike.
+const ROUNDS_PER_SIDE: u32 = 2;
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Connections to the benchmark's database that wait on a lock, the second on `object`:
+/// PostgreSQL takes that one (a lock on the database's notification queue) in the commit
+/// of every transaction that NOTIFYs, so waits on it mean commits queue behind each other.
+const LOCK_WAITS: &str = "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), \
+     count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'object') \
+     FROM pg_stat_activity WHERE datname = current_database()";
+
+/// A figure with the first node alone and with all three.
+pub struct Sides<T> {
+    pub one: T,
+    pub three: T,
+}
+
+/// What the samples of [`LOCK_WAITS`] taken during the creates saw.
+pub struct LockWaits {
+    pub samples: usize,
+    pub lock_max: i64,
+    pub lock_mean: f64,
+    pub object_max: i64,
+    pub object_mean: f64,
+}
+
+pub struct ScaleOutReport {
+    pub threads: u32,
+    /// In total over the threads: the run's connections rounded to a multiple of the threads,
+    /// as wrk gives each thread the same number.
+    pub connections: u32,
+    pub rounds_per_side: u32,
+    pub round_seconds: u32,
+    pub seconds: u32,
+    /// Requests per second, the mean of the rounds of each side.
+    pub creates: Sides<f64>,
+    pub access: Sides<f64>,
+    pub webhooks: Sides<Webhooks>,
+    pub lock_waits: Sides<LockWaits>,
+}
+
+/// Runs the section on `url`, an empty database of its own.
+pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
+    let store = Store::connect(url).await.expect("open the database");
+    store.migrate().await.expect("migrate");
+    // Each figure gets an app of its own, so that one figure's members and webhook endpoint
+    // do not weigh on another's.
+    let access_app = create_app(&store, "Scale-out access", None).await;
+    let creates_app = create_app(&store, "Scale-out creates", None).await;
+    let hooks_one = create_app(&store, "Scale-out webhooks, one node", None).await;
+    let hooks_three = create_app(&store, "Scale-out webhooks, three nodes", None).await;
+    store.close().await;
+
+    progress(SECTION, &format!("starting {NODES} memberd nodes"));
+    let mut nodes: Vec<Server> = (0..NODES).map(|_| procs::start_memberd(url)).collect();
+    let api = Api {
+        base: nodes[0].base.clone(),
+        client: reqwest::Client::new(),
+    };
+    let vip_id = scenarios::premium_member(&api, &access_app.sandbox).await;
+    let access_path = format!("/v1/members/{vip_id}/access?permission=view:premium");
+
+    let per_thread = (f64::from(settings.connections) / f64::from(WRK_THREADS))
+        .round()
+        .max(1.0) as u32;
+    let load = Load {
+        seconds: settings.seconds,
+        connections: per_thread * WRK_THREADS,
+        threads: WRK_THREADS,
+        think_ms: None,
+    };
+    // Rounds of half the figure's length, so that each side still gets the figure's
+    // duration in all (wrk counts whole seconds, hence at least one).
+    let round = Load {
+        seconds: settings.seconds.div_ceil(ROUNDS_PER_SIDE).max(1),
+        ..load
+    };
+    let sides = Sides {
+        one: bases(&nodes[..1]),
+        three: bases(&nodes),
+    };
+
+    let (access, _) = alternate(settings, "access check", &sides, &round, None, |_| {
+        Target::get(access_path.clone(), &access_app.sandbox)
+    })
+    .await;
+    let (creates, waits) = alternate(
+        settings,
+        "member creates",
+        &sides,
+        &round,
+        Some(url),
+        |round| Target::create_member(&creates_app.sandbox, &format!("r{round}-")),
+    )
+    .await;
+
+    // The one-node figure runs on the first node alone, the others stopped: their dispatchers
+    // would otherwise claim a share of its deliveries. For the creates and access checks above,
+    // the idle nodes stay up (their polling and cache invalidation cost little) so that the
+    // rounds could alternate without restarting them.
+    progress(SECTION, "webhooks, end to end, one node");
+    nodes.truncate(1);
+    let one = bases(&nodes);
+    let webhooks_one = scenarios::webhooks(&api, &hooks_one, "w1-", |target| {
+        wrk::run_spread(&one, target, &load, &settings.dir)
+    })
+    .await;
+    progress(SECTION, &format!("webhooks, end to end, {NODES} nodes"));
+    nodes.extend((1..NODES).map(|_| procs::start_memberd(url)));
+    let three = bases(&nodes);
+    let webhooks_three = scenarios::webhooks(&api, &hooks_three, "w3-", |target| {
+        wrk::run_spread(&three, target, &load, &settings.dir)
+    })
+    .await;
+    drop(nodes);
+
+    ScaleOutReport {
+        threads: WRK_THREADS,
+        connections: load.connections,
+        rounds_per_side: ROUNDS_PER_SIDE,
+        round_seconds: round.seconds,
+        seconds: settings.seconds,
+        creates,
+        access,
+        webhooks: Sides {
+            one: webhooks_one,
+            three: webhooks_three,
+        },
+        lock_waits: waits,
+    }
+}
+
+fn bases(nodes: &[Server]) -> Vec<String> {
+    nodes.iter().map(|n| n.base.clone()).collect()
+}
+
+/// Measures `target_of(round)` in rounds alternating one node and three, and returns each
+/// side's mean rate; with `sample_url`, also what [`LOCK_WAITS`] saw on that database
+/// during each side's rounds.
+async fn alternate(
+    settings: &Settings,
+    name: &str,
+    sides: &Sides<Vec<String>>,
+    round: &Load,
+    sample_url: Option<&str>,
+    target_of: impl Fn(u32) -> Target,
+) -> (Sides<f64>, Sides<LockWaits>) {
+    let mut rates = Sides {
+        one: 0.0,
+        three: 0.0,
+    };
+    let mut samples = Sides {
+        one: Vec::new(),
+        three: Vec::new(),
+    };
+    for i in 0..2 * ROUNDS_PER_SIDE {
+        let three = i % 2 == 1;
+        let (nodes, rate, seen) = if three {
+            (&sides.three, &mut rates.three, &mut samples.three)
+        } else {
+            (&sides.one, &mut rates.one, &mut samples.one)
+        };
+        progress(
+            SECTION,
+            &format!("{name}, {} node(s), round {}", nodes.len(), i / 2 + 1),
+        );
+        let sampler = match sample_url {
+            Some(url) => Some(LockSampler::start(url).await),
+            None => None,
+        };
+        let target = target_of(i);
+        let figures = blocking(|| wrk::run_spread(nodes, &target, round, &settings.dir))
+            .unwrap_or_else(|e| panic!("{SECTION}, {name} on {} node(s): {e}", nodes.len()));
+        if let Some(sampler) = sampler {
+            seen.extend(sampler.stop().await);
+        }
+        *rate += figures.per_second / f64::from(ROUNDS_PER_SIDE);
+    }
+    let waits = Sides {
+        one: LockWaits::of(&samples.one),
+        three: LockWaits::of(&samples.three),
+    };
+    (rates, waits)
+}
+
+impl LockWaits {
+    fn of(samples: &[(i64, i64)]) -> LockWaits {
+        let n = samples.len().max(1) as f64;
+        LockWaits {
+            samples: samples.len(),
+            lock_max: samples.iter().map(|s| s.0).max().unwrap_or(0),
+            lock_mean: samples.iter().map(|s| s.0).sum::<i64>() as f64 / n,
+            object_max: samples.iter().map(|s| s.1).max().unwrap_or(0),
+            object_mean: samples.iter().map(|s| s.1).sum::<i64>() as f64 / n,
+        }
+    }
+}
+
+/// Runs [`LOCK_WAITS`] every [`SAMPLE_EVERY`] on a connection of its own (not one of
+/// memberd's pools) until stopped.
+struct LockSampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<(i64, i64)>>,
+}
+
+impl LockSampler {
+    async fn start(url: &str) -> LockSampler {
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .expect("a connection to sample pg_stat_activity");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(SAMPLE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut samples = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                every.tick().await;
+                let sample: (i64, i64) = sqlx::query_as(LOCK_WAITS)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("sample pg_stat_activity");
+                samples.push(sample);
+            }
+            let _ = conn.close().await;
+            samples
+        });
+        LockSampler { stop, task }
+    }
+
+    async fn stop(self) -> Vec<(i64, i64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("the lock sampler")
+    }
+}
