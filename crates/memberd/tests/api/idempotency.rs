@@ -90,6 +90,32 @@ pub async fn hold_member_inserts(database_url: &str) -> sqlx::AnyConnection {
     conn
 }
 
+/// Returns once a member insert of the database at `database_url` (PostgreSQL) waits on a
+/// lock, such as the one `hold_member_inserts` holds.
+pub async fn wait_for_a_member_insert_to_wait(database_url: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO members%'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if sqlx::Row::get::<i64, _>(&row, "n") > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no member insert waits on the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    conn.close().await.unwrap();
+}
+
 /// A client that gives up on a write (a timeout, a dropped connection) does not cut it off
 /// halfway: the write, its events and its Idempotency-Key's record run to their end, and the
 /// retry gets the first response back instead of a "still being processed" that would last

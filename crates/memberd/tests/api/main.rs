@@ -27,4 +27,5 @@ mod plans;
 mod probe;
 mod readme;
 mod receiver;
+mod scale_out;
 mod webhooks;
