@@ -149,7 +149,7 @@ async fn a_claim_left_by_a_dead_process_is_taken_over(database_url: &str, key: &
     };
     if database_url.starts_with("postgres") {
         // The claim commits before the insert waits on the table lock.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        super::idempotency::wait_for_a_member_insert_to_wait(database_url).await;
     }
     tokio::task::spawn_blocking(move || served.kill_hard())
         .await
