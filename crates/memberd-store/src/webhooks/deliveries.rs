@@ -94,6 +94,30 @@ fn attempt_from_row(row: &AnyRow) -> Result<AttemptRecord> {
     })
 }
 
+/// Takes this transaction's turn at fanning out `endpoint` (PostgreSQL), and returns the
+/// endpoint's cursor as the last turn left it; `None` when another dispatcher has the turn or
+/// the endpoint is gone. The turn is an advisory lock, so that nothing else that writes the
+/// endpoint's row (an attempt's outcome, an operator's change) waits for it.
+async fn take_turn_at(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    endpoint: &EndpointId,
+) -> Result<Option<EventCursor>> {
+    let row = sqlx::query(
+        "SELECT event_cursor_tx, event_cursor FROM webhook_endpoints \
+         WHERE id = $1 AND pg_try_advisory_xact_lock(hashtextextended('memberd fan-out ' || $1, 0))",
+    )
+    .bind(endpoint.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| {
+        Ok(EventCursor {
+            tx: int(&row, "event_cursor_tx")?,
+            seq: int(&row, "event_cursor")?,
+        })
+    })
+    .transpose()
+}
+
 impl Store {
     /// Turns new events into deliveries for every enabled endpoint that wants them, at most
     /// `batch` events per endpoint per call. Returns how many deliveries it created. Safe to
@@ -133,6 +157,20 @@ impl Store {
         batch: u32,
         wait: FeedWait,
     ) -> Result<usize> {
+        // Several dispatchers over one PostgreSQL database take turns at an endpoint: those
+        // that all read the same cursor would each build the same deliveries, and each insert
+        // would wait for the others' transactions to end before finding them there.
+        let (taken, cursor) = match self.backend {
+            Backend::Postgres => {
+                let mut tx = self.begin_write().await?;
+                let Some(cursor) = take_turn_at(&mut tx, &endpoint.id).await? else {
+                    return Ok(0);
+                };
+                (Some(tx), cursor)
+            }
+            // One writer at a time: the turn is the write lock.
+            Backend::Sqlite => (None, cursor),
+        };
         let read = FeedRead {
             scope,
             types: &[],
@@ -148,7 +186,10 @@ impl Store {
             .filter(|(_, event)| endpoint.wants(&event.kind, &event.data).is_some())
             .map(|(_, event)| (event.id, event.created_at))
             .collect();
-        let mut tx = self.begin_write().await?;
+        let mut tx = match taken {
+            Some(tx) => tx,
+            None => self.begin_write().await?,
+        };
         if !wanted.is_empty() {
             let mut insert = Sql::new(
                 "INSERT INTO webhook_deliveries (id, app_id, env, endpoint_id, event_id, status, attempts, \

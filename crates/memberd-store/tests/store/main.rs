@@ -14,6 +14,7 @@ mod attempts;
 mod cached_reads;
 mod common;
 mod event_log;
+mod fan_out;
 mod idempotency;
 mod rate_limits;
 
