@@ -42,7 +42,7 @@ pub use page::{Cursor, EventCursor, Order, Page, PageCursor, PageRequest};
 pub use payment_methods::PaymentMethod;
 pub use payments::Payment;
 pub use plans::PlanFilter;
-pub use pool::{Backend, Store};
+pub use pool::{Backend, Store, StoreOptions};
 pub use rate_limits::TokensTaken;
 pub use scheduler::{Applied, ClaimedConnection, DueBy, DueContext};
 pub use webhooks::{AttemptFilter, AttemptRecord, AttemptResult, DeliveryNext, DueDelivery};

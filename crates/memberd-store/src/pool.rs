@@ -59,6 +59,23 @@ pub struct Store {
 
 static DRIVERS: Once = Once::new();
 
+/// How a store connects, beyond its URL.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// The most connections the store keeps open to PostgreSQL (SQLite has its own fixed
+    /// pools). Several nodes over one database share what it serves well, which on a small
+    /// machine is a few connections per core, not this many per node.
+    pub postgres_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            postgres_connections: 16,
+        }
+    }
+}
+
 /// A pooled connection idle for longer than this is pinged before it is handed out.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
@@ -84,6 +101,14 @@ impl Store {
     /// Opens the database named by `url` (`sqlite:memberd.db`, `postgres://…`). A SQLite file
     /// is created when missing. Does not migrate: call [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with `options`.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store> {
+        let StoreOptions {
+            postgres_connections,
+        } = options;
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = Backend::from_url(url)?;
         match backend {
@@ -137,7 +162,7 @@ impl Store {
                 let options = AnyConnectOptions::from_str(url)
                     .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
                 let pool = pinged_when_idle(AnyPoolOptions::new())
-                    .max_connections(16)
+                    .max_connections(postgres_connections.max(1))
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(|conn, _meta| {
                         // The store tells other nodes of its changes itself, after commit;

@@ -23,6 +23,18 @@ pub struct Cli {
     )]
     pub database_url: String,
 
+    /// The most connections this process keeps open to PostgreSQL. Nodes that share one
+    /// database share what it serves well: divide it among them (see README, "Several
+    /// nodes"). SQLite ignores it.
+    #[arg(
+        long,
+        global = true,
+        env = "MEMBERD_DATABASE_CONNECTIONS",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub database_connections: u32,
+
     /// How logs are written to standard error.
     #[arg(long, global = true, env = "MEMBERD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

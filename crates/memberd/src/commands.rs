@@ -14,7 +14,7 @@ use memberd_server::ops::{self, NewKey};
 use memberd_server::workers::scheduler::SchedulerConfig;
 use memberd_server::workers::webhooks::DispatcherConfig;
 use memberd_server::Config;
-use memberd_store::{App, Store};
+use memberd_store::{App, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -27,12 +27,17 @@ use crate::cli::{
 /// rows.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);
-    let url = database_url(&cli.database_url);
+    let db = Database {
+        url: database_url(&cli.database_url),
+        options: StoreOptions {
+            postgres_connections: cli.database_connections,
+        },
+    };
     match cli.command {
-        Command::Import(args) => return import(&url, args).await,
-        Command::Serve(args) => serve(&url, args).await,
+        Command::Import(args) => return import(&db, args).await,
+        Command::Serve(args) => serve(&db, args).await,
         Command::Worker(args) => {
-            let store = open(&url).await?;
+            let store = open(&db).await?;
             let config = Config {
                 webhooks: dispatcher_config(&args.webhooks),
                 scheduler: scheduler_config(&args.billing),
@@ -41,32 +46,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "memberd {} worker is running (database: {})",
                 env!("CARGO_PKG_VERSION"),
-                redact(&url)
+                redact(&db.url)
             );
             memberd_server::run_workers(config, store.clone(), shutdown_signal()).await?;
             store.close().await;
             Ok(())
         }
         Command::Migrate => {
-            let store = open(&url).await?;
+            let store = open(&db).await?;
             store.close().await;
-            println!("The database is up to date ({}).", redact(&url));
+            println!("The database is up to date ({}).", redact(&db.url));
             Ok(())
         }
         Command::Apps(command) => {
-            let store = open(&url).await?;
+            let store = open(&db).await?;
             let result = apps(&store, command).await;
             store.close().await;
             result
         }
         Command::Keys(command) => {
-            let store = open(&url).await?;
+            let store = open(&db).await?;
             let result = keys(&store, command).await;
             store.close().await;
             result
         }
         Command::Partners(command) => {
-            let store = open(&url).await?;
+            let store = open(&db).await?;
             let result = partners(&store, command).await;
             store.close().await;
             result
@@ -75,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     .map(|()| ExitCode::SUCCESS)
 }
 
-async fn import(url: &str, args: ImportArgs) -> anyhow::Result<ExitCode> {
+async fn import(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
     // Settled before the database is opened: a usage error, as clap reports its own.
     let format = crate::import::format_of(&args).unwrap_or_else(|message| {
         let command = Cli::command();
@@ -85,7 +90,7 @@ async fn import(url: &str, args: ImportArgs) -> anyhow::Result<ExitCode> {
         };
         import.error(ErrorKind::ValueValidation, message).exit()
     });
-    let store = open(url).await?;
+    let store = open(db).await?;
     let result = crate::import::run(&store, args, format).await;
     store.close().await;
     result
@@ -128,9 +133,16 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The database a command works on.
+struct Database {
+    url: String,
+    options: StoreOptions,
+}
+
 /// Opens the database and brings its schema up to date.
-async fn open(url: &str) -> anyhow::Result<Store> {
-    let store = Store::connect(url)
+async fn open(db: &Database) -> anyhow::Result<Store> {
+    let url = &db.url;
+    let store = Store::connect_with(url, db.options)
         .await
         .with_context(|| format!("could not open the database {}", redact(url)))?;
     store
@@ -140,7 +152,7 @@ async fn open(url: &str) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         listen: args.listen,
         rate_limit_per_second: args.rate_limit_per_second,
@@ -156,7 +168,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         read_cache_lifetime: Duration::from_millis(args.read_cache_ms),
         redis_url: args.redis_url.map(memberd_server::config::RedisUrl),
     };
-    let store = open(url).await?;
+    let store = open(db).await?;
     let limits = memberd_server::state::rate_limiter(&config, &store)
         .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?
         .map_or_else(|| "off".to_owned(), |limiter| limiter.describe());
@@ -169,7 +181,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         "memberd {} is listening on {base}",
         env!("CARGO_PKG_VERSION")
     );
-    println!("  database: {}", redact(url));
+    println!("  database: {}", redact(&db.url));
     println!("  rate limits: {limits}");
     match ops::bootstrap(&store).await? {
         Some((app, keys)) => {

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -56,9 +56,11 @@ impl FreshPostgres {
 
 /// A running `memberd serve`, with what it printed on start.
 pub struct Served {
-    child: Child,
+    pub child: Child,
     pub base: String,
     pub printed: Vec<String>,
+    /// Every line it has logged, when started with [`Served::start_logging`].
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Served {
@@ -67,6 +69,16 @@ impl Served {
     }
 
     pub fn start_with(database_url: &str, extra: &[&str]) -> Served {
+        Served::launch(database_url, extra, false)
+    }
+
+    /// [`Served::start_with`], keeping every line memberd logs, at the level an operator sees
+    /// by default.
+    pub fn start_logging(database_url: &str, extra: &[&str]) -> Served {
+        Served::launch(database_url, extra, true)
+    }
+
+    fn launch(database_url: &str, extra: &[&str], logging: bool) -> Served {
         let mut child = memberd()
             .args([
                 "serve",
@@ -78,24 +90,42 @@ impl Served {
             .args(extra)
             .env_remove("MEMBERD_LOG")
             .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if logging {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("memberd starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let kept = Arc::clone(&logs);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    kept.lock().unwrap().push(line);
+                }
+            });
+        }
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
+            // Read to the end, so that the pipe never fills.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
         let mut printed = Vec::new();
         loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(120))
-                .expect("memberd prints its address and keys");
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "memberd printed {printed:?}, logged {:?}",
+                        logs.lock().unwrap()
+                    )
+                });
             let done = line.starts_with("Try it") || line.contains("keys: see");
             printed.push(line);
             if done {
@@ -111,6 +141,7 @@ impl Served {
             child,
             base,
             printed,
+            logs,
         }
     }
 
@@ -252,6 +283,61 @@ async fn serve_on_postgres_prints_keys_once_and_stops_on_sigterm() {
         return;
     };
     first_start_prints_the_keys_once(&db.url).await;
+    db.drop_database().await;
+}
+
+/// `--database-connections` bounds what a node opens to PostgreSQL however many requests it
+/// serves at once: its pool, besides the two connections of its read cache (one listens, one
+/// tells the other nodes). Out of range, it is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgres_keeps_to_its_database_connections() {
+    let Some(db) = FreshPostgres::create("connection cap").await else {
+        return;
+    };
+    let served = Served::start_with(
+        &db.url,
+        &[
+            "--database-connections",
+            "2",
+            "--rate-limit-per-second",
+            "0",
+        ],
+    );
+    let key = served.secret("sk_sb_").expect("the sandbox key is printed");
+    let client = reqwest::Client::new();
+    let creates: Vec<_> = (0..40)
+        .map(|i| {
+            let request = client
+                .post(format!("{}/v1/members", served.base))
+                .bearer_auth(&key)
+                .json(&serde_json::json!({"email": format!("pool{i}@example.com")}))
+                .send();
+            tokio::spawn(request)
+        })
+        .collect();
+    for create in creates {
+        let status = create.await.unwrap().unwrap().status();
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // A pool keeps what it opened (idle) for minutes: the count now is the most it had.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!((1..=4).contains(&open), "{open} connections open");
+    sqlx::Connection::close(conn).await.unwrap();
+    served.stop();
+
+    let refused = run(&["--database-connections", "0", "migrate"], &db.url);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--database-connections"), "{said}");
     db.drop_database().await;
 }
 
