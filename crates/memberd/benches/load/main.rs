@@ -13,7 +13,8 @@
 //! Settings (environment): MEMBERD_BENCH_SECONDS (per figure, default 10),
 //! MEMBERD_BENCH_MEMBERS (the big list, default 1,000,000), MEMBERD_BENCH_POSTGRES_URL
 //! (default postgres://postgres@127.0.0.1:5432/postgres; `off` to skip PostgreSQL),
-//! MEMBERD_BENCH_CONNECTIONS (default 32). Prints one table per backend, then the scale-out's, in
+//! MEMBERD_BENCH_CONNECTIONS (default 32), MEMBERD_BENCH_ONLY (`sqlite`, `postgres` or
+//! `scale-out`: that section alone). Prints one table per backend, then the scale-out's, in
 //! Markdown.
 
 mod procs;
@@ -34,6 +35,21 @@ pub struct Settings {
     pub postgres_url: Option<String>,
     pub smoke: bool,
     pub dir: PathBuf,
+    /// The one section to run, when not all.
+    pub only: Option<Section>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Sqlite,
+    Postgres,
+    ScaleOut,
+}
+
+impl Settings {
+    pub fn runs(&self, section: Section) -> bool {
+        self.only.is_none_or(|only| only == section)
+    }
 }
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -54,6 +70,15 @@ impl Settings {
             Ok(v) => Some(v),
             Err(_) => Some("postgres://postgres@127.0.0.1:5432/postgres".into()),
         };
+        let only = match std::env::var("MEMBERD_BENCH_ONLY").as_deref() {
+            Err(_) | Ok("") => None,
+            Ok("sqlite") => Some(Section::Sqlite),
+            Ok("postgres") => Some(Section::Postgres),
+            Ok("scale-out") => Some(Section::ScaleOut),
+            Ok(other) => {
+                panic!("MEMBERD_BENCH_ONLY must be sqlite, postgres or scale-out, got {other:?}")
+            }
+        };
         let dir = std::env::temp_dir().join(format!("memberd-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a scratch directory");
         Settings {
@@ -67,6 +92,7 @@ impl Settings {
             postgres_url,
             smoke,
             dir,
+            only,
         }
     }
 }

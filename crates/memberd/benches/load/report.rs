@@ -167,11 +167,17 @@ fn print_scale_out(r: &ScaleOutReport) {
     println!("### PostgreSQL, scale-out");
     println!();
     println!(
-        "Three `memberd serve` nodes on one database; one node is the first of them alone. \
-         wrk: {} threads, {} connections in all, thread n on node n mod the nodes. Creates and \
-         access checks: {} rounds of {} s per side, alternating one node and three; webhooks: \
-         {} s per side.",
-        r.threads, r.connections, r.rounds_per_side, r.round_seconds, r.seconds
+        "One `memberd serve` node with {} connections to the database, and three with {} each, \
+         on one database. wrk: {} threads, {} connections in all, thread n on node n mod the \
+         nodes. Creates and access checks: {} rounds of {} s per side, alternating one node and \
+         three; webhooks: {} s per side.",
+        r.database_connections.one,
+        r.database_connections.three,
+        r.threads,
+        r.connections,
+        r.rounds_per_side,
+        r.round_seconds,
+        r.seconds
     );
     println!();
     println!("| figure | one node | three nodes | three / one | target | |");

@@ -1,7 +1,10 @@
-//! PostgreSQL's scale-out: three `memberd serve` nodes over one database, each figure measured
-//! with the first node alone and with all three, in the same run. wrk spreads its threads over
-//! the nodes itself (see `wrk::run_spread`), with three threads on both sides so that the load
-//! generator costs the same against one node as against three.
+//! PostgreSQL's scale-out: one `memberd serve` node and three more over one database, each
+//! figure measured with the one node and with the three, in the same run. The three share the
+//! database connections the one has to itself ([`ONE_NODE_CONNECTIONS`] between them), as an
+//! operator sizing a cluster for its database would: PostgreSQL on two cores serves fewer
+//! transactions with more backends. wrk spreads its threads over the nodes itself (see
+//! `wrk::run_spread`), with three threads on both sides so that the load generator costs the
+//! same against one node as against three.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +20,8 @@ use crate::Settings;
 
 const SECTION: &str = "PostgreSQL, scale-out";
 const NODES: usize = 3;
+/// The one node's connections to PostgreSQL: memberd's default.
+const ONE_NODE_CONNECTIONS: u32 = 16;
 const WRK_THREADS: u32 = 3;
 /// Rounds each side gets, alternating one node, three nodes, one, three: a drift over the run
 /// (the members table growing, the machine warming up) then falls on both sides alike.
@@ -46,6 +51,8 @@ pub struct LockWaits {
 }
 
 pub struct ScaleOutReport {
+    /// Each node's most connections to PostgreSQL.
+    pub database_connections: Sides<u32>,
     pub threads: u32,
     /// In total over the threads: the run's connections rounded to a multiple of the threads,
     /// as wrk gives each thread the same number.
@@ -72,10 +79,11 @@ pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
     let hooks_three = create_app(&store, "Scale-out webhooks, three nodes", None).await;
     store.close().await;
 
-    progress(SECTION, &format!("starting {NODES} memberd nodes"));
-    let mut nodes: Vec<Server> = (0..NODES).map(|_| procs::start_memberd(url)).collect();
+    progress(SECTION, &format!("starting 1 + {NODES} memberd nodes"));
+    let mut one = vec![start_node(url, ONE_NODE_CONNECTIONS)];
+    let three = start_three(url);
     let api = Api {
-        base: nodes[0].base.clone(),
+        base: one[0].base.clone(),
         client: reqwest::Client::new(),
     };
     let vip_id = scenarios::premium_member(&api, &access_app.sandbox).await;
@@ -97,8 +105,8 @@ pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
         ..load
     };
     let sides = Sides {
-        one: bases(&nodes[..1]),
-        three: bases(&nodes),
+        one: bases(&one),
+        three: bases(&three),
     };
 
     let (access, _) = alternate(settings, "access check", &sides, &round, None, |_| {
@@ -115,27 +123,35 @@ pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
     )
     .await;
 
-    // The one-node figure runs on the first node alone, the others stopped: their dispatchers
-    // would otherwise claim a share of its deliveries. For the creates and access checks above,
-    // the idle nodes stay up (their polling and cache invalidation cost little) so that the
-    // rounds could alternate without restarting them.
+    // Each webhook figure runs with its side's nodes alone, the others stopped: their
+    // dispatchers would otherwise claim a share of its deliveries. For the creates and access
+    // checks above, the idle side stays up (its polling and cache invalidation cost little) so
+    // that the rounds could alternate without restarting nodes.
     progress(SECTION, "webhooks, end to end, one node");
-    nodes.truncate(1);
-    let one = bases(&nodes);
+    drop(three);
     let webhooks_one = scenarios::webhooks(&api, &hooks_one, "w1-", |target| {
-        wrk::run_spread(&one, target, &load, &settings.dir)
+        wrk::run_spread(&sides.one, target, &load, &settings.dir)
     })
     .await;
     progress(SECTION, &format!("webhooks, end to end, {NODES} nodes"));
-    nodes.extend((1..NODES).map(|_| procs::start_memberd(url)));
-    let three = bases(&nodes);
+    one.clear();
+    let three = start_three(url);
+    let api = Api {
+        base: three[0].base.clone(),
+        ..api
+    };
+    let three_bases = bases(&three);
     let webhooks_three = scenarios::webhooks(&api, &hooks_three, "w3-", |target| {
-        wrk::run_spread(&three, target, &load, &settings.dir)
+        wrk::run_spread(&three_bases, target, &load, &settings.dir)
     })
     .await;
-    drop(nodes);
+    drop(three);
 
     ScaleOutReport {
+        database_connections: Sides {
+            one: ONE_NODE_CONNECTIONS,
+            three: connections_of_each_of_three(),
+        },
         threads: WRK_THREADS,
         connections: load.connections,
         rounds_per_side: ROUNDS_PER_SIDE,
@@ -149,6 +165,30 @@ pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
         },
         lock_waits: waits,
     }
+}
+
+fn start_node(url: &str, connections: u32) -> Server {
+    let connections = connections.to_string();
+    procs::start_memberd_with(
+        url,
+        &[
+            "--rate-limit-per-second",
+            "0",
+            "--database-connections",
+            &connections,
+        ],
+    )
+}
+
+/// The three nodes, sharing the one node's connections.
+fn start_three(url: &str) -> Vec<Server> {
+    (0..NODES)
+        .map(|_| start_node(url, connections_of_each_of_three()))
+        .collect()
+}
+
+fn connections_of_each_of_three() -> u32 {
+    ONE_NODE_CONNECTIONS.div_ceil(NODES as u32)
 }
 
 fn bases(nodes: &[Server]) -> Vec<String> {

@@ -16,7 +16,7 @@ use crate::procs::{self, Memory};
 use crate::report::thousands;
 use crate::scale_out::{self, ScaleOutReport};
 use crate::wrk::{self, Figures, Load, Target};
-use crate::Settings;
+use crate::{Section, Settings};
 
 const SHOP: &str = "bench-store.myshopify.com";
 
@@ -58,30 +58,38 @@ const ACCESS_RATE_LIMITED: &str = "access check, rate limit on";
 pub async fn run_all(settings: &Settings) -> Reports {
     let big_file = settings.dir.join("big.jsonl");
     let small_file = settings.dir.join("small.jsonl");
-    write_members(&big_file, settings.big, |i| {
-        format!(r#"{{"email":"m{i}@bench.example","externalId":"cust-{i}"}}"#)
-    });
-    write_members(&small_file, settings.small, |i| {
-        format!(r#"{{"email":"s{i}@bench.example"}}"#)
-    });
+    if settings.runs(Section::Sqlite) || settings.runs(Section::Postgres) {
+        write_members(&big_file, settings.big, |i| {
+            format!(r#"{{"email":"m{i}@bench.example","externalId":"cust-{i}"}}"#)
+        });
+        write_members(&small_file, settings.small, |i| {
+            format!(r#"{{"email":"s{i}@bench.example"}}"#)
+        });
+    }
     let files = (big_file.as_path(), small_file.as_path());
 
     let mut backends = Vec::new();
     let mut scale_out = None;
     let sqlite = format!("sqlite:{}", settings.dir.join("bench.db").display());
-    backends.push(run_backend(settings, "SQLite", &sqlite, files).await);
-    if let Some(url) = &settings.postgres_url {
+    if settings.runs(Section::Sqlite) {
+        backends.push(run_backend(settings, "SQLite", &sqlite, files).await);
+    }
+    let on_postgres = settings.runs(Section::Postgres) || settings.runs(Section::ScaleOut);
+    if let Some(url) = settings.postgres_url.as_ref().filter(|_| on_postgres) {
         match Store::connect(url).await {
             Ok(admin) => {
-                let name = format!("memberd_bench_{}", std::process::id());
-                let db = create_database(&admin, url, &name).await;
-                backends.push(run_backend(settings, "PostgreSQL", &db, files).await);
-                drop_database(&admin, &name).await;
-
-                let name = format!("memberd_bench_scale_out_{}", std::process::id());
-                let db = create_database(&admin, url, &name).await;
-                scale_out = Some(scale_out::run(settings, &db).await);
-                drop_database(&admin, &name).await;
+                if settings.runs(Section::Postgres) {
+                    let name = format!("memberd_bench_{}", std::process::id());
+                    let db = create_database(&admin, url, &name).await;
+                    backends.push(run_backend(settings, "PostgreSQL", &db, files).await);
+                    drop_database(&admin, &name).await;
+                }
+                if settings.runs(Section::ScaleOut) {
+                    let name = format!("memberd_bench_scale_out_{}", std::process::id());
+                    let db = create_database(&admin, url, &name).await;
+                    scale_out = Some(scale_out::run(settings, &db).await);
+                    drop_database(&admin, &name).await;
+                }
             }
             Err(err) => eprintln!("PostgreSQL skipped: {url} does not answer ({err})"),
         }

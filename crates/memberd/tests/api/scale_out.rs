@@ -5,11 +5,9 @@
 //! process serves the file.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, Url};
@@ -19,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::cli::{memberd, FreshPostgres};
+use super::cli::{FreshPostgres, Served};
 use crate::receiver::{Received, Receiver};
 
 /// Entries live ten minutes, far beyond any test here: a change that shows was made to show by
@@ -32,73 +30,7 @@ const WITHIN: Duration = Duration::from_secs(30);
 const DEAF: &str = "has heard none of this node's heartbeats";
 const HEARS_AGAIN: &str = "hears this node's heartbeats again";
 
-/// One `memberd serve` process: what it printed on start, and every line it has logged.
-struct Node {
-    child: Child,
-    base: String,
-    printed: Vec<String>,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Node {
-    fn start(database_url: &str, flags: &[&str]) -> Node {
-        let mut child = memberd()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(["--database-url", database_url])
-            .args(flags)
-            // The default filter (info) is what an operator sees, and logs both listener lines.
-            .env_remove("MEMBERD_LOG")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("memberd starts");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&logs);
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            // Read to the end, so that the pipe never fills.
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut printed = Vec::new();
-        loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(120))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "memberd printed {printed:?}, logged {:?}",
-                        logs.lock().unwrap()
-                    )
-                });
-            let done = line.starts_with("Try it") || line.contains("keys: see");
-            printed.push(line);
-            if done {
-                break;
-            }
-        }
-        let base = printed[0]
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("the first line says where memberd listens")
-            .to_owned();
-        Node {
-            child,
-            base,
-            printed,
-            logs,
-        }
-    }
-
+impl Served {
     /// How many lines logged so far contain `text`.
     fn logged(&self, text: &str) -> usize {
         self.logs
@@ -122,25 +54,18 @@ impl Node {
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Three nodes, on `urls` (the same database, reached directly or not): the first migrates the
 /// empty database, creates the app and prints its sandbox key; the others start after it.
-fn start_three(urls: [&str; 3], flags: &[&str]) -> ([Node; 3], String) {
-    let first = Node::start(urls[0], flags);
+fn start_three(urls: [&str; 3], flags: &[&str]) -> ([Served; 3], String) {
+    let first = Served::start_logging(urls[0], flags);
     let words = first.printed.iter().flat_map(|l| l.split_whitespace());
     let key = words
         .into_iter()
         .find(|w| w.starts_with("sk_sb_"))
         .expect("the first node prints the keys")
         .to_owned();
-    let second = Node::start(urls[1], flags);
-    let third = Node::start(urls[2], flags);
+    let second = Served::start_logging(urls[1], flags);
+    let third = Served::start_logging(urls[2], flags);
     ([first, second, third], key)
 }
 
@@ -389,7 +314,7 @@ async fn the_rate_limit_is_one_for_the_cluster() {
         &burst,
     ];
     let (nodes, key) = start_three([&db.url; 3], &flags);
-    let shared = |n: &Node| n.printed.iter().any(|l| l.contains("one for every node"));
+    let shared = |n: &Served| n.printed.iter().any(|l| l.contains("one for every node"));
     assert!(
         nodes.iter().all(shared),
         "each node says its limits are shared"
