@@ -259,7 +259,7 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        self.read_cache.stop();
+        self.read_cache.stop_and_tell(&self.write).await;
         self.read.close().await;
         self.write.close().await;
     }

@@ -252,6 +252,15 @@ impl ReadCache {
         }
     }
 
+    /// Stops the cache (see `stop`), and tells the other nodes of the changes its sending
+    /// task had yet to tell them of.
+    pub(crate) async fn stop_and_tell(&self, pool: &AnyPool) {
+        self.stop();
+        if let Some(peers) = &self.peers {
+            peers.send_pending(pool).await;
+        }
+    }
+
     /// Drops what is cached of `scope`.
     fn changed(&self, scope: &Scope) {
         if let Some(mut state) = self.state() {

@@ -45,6 +45,14 @@ const WATCH_EVERY: Duration = Duration::from_millis(250);
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 const RECONNECT_AFTER_AT_MOST: Duration = Duration::from_secs(30);
 
+/// The least time between two sends of a node. Every notification wakes every node's listener
+/// and a PostgreSQL backend for each: a node that sent after each of its commits cost three
+/// nodes creating members 14% of their CPU per create (1.16 ms against 1.00 ms with this
+/// pause, in rounds alternating the two, with 17% more creates). After a quiet spell the first
+/// change still goes out at once; under load a node's changes go out together, at most this
+/// much later.
+const SEND_AT_MOST_EVERY: Duration = Duration::from_millis(10);
+
 /// Every pending notification in one statement (and one transaction).
 const SEND: &str = "SELECT count(*) FROM (SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload) AS sent";
 
@@ -129,6 +137,11 @@ impl Peers {
             self.wake.notify_one();
             return;
         }
+        self.tell_now(scope, pool).await;
+    }
+
+    /// Tells the other nodes that `scope` changed here, through `pool`.
+    async fn tell_now(&self, scope: &Scope, pool: &AnyPool) {
         let sent = sqlx::query("SELECT count(*) FROM (SELECT pg_notify($1, $2)) AS sent")
             .bind(CHANNEL)
             .bind(self.changed_payload(scope))
@@ -136,6 +149,18 @@ impl Peers {
             .await;
         if let Err(error) = sent {
             tracing::warn!(%error, "could not tell other nodes of a change; what they keep of it in memory lasts at most --read-cache-ms");
+        }
+    }
+
+    /// Sends what `tell` gathered and the sending task has not sent, through `pool`: for a
+    /// node that stops, after its task has.
+    pub(super) async fn send_pending(&self, pool: &AnyPool) {
+        let scopes: Vec<Scope> = match self.pending.lock() {
+            Ok(mut pending) => pending.drain().collect(),
+            Err(_) => return,
+        };
+        for scope in &scopes {
+            self.tell_now(scope, pool).await;
         }
     }
 }
@@ -181,6 +206,8 @@ pub(super) async fn send(peers: Arc<Peers>, heartbeats: bool) {
                         tracing::warn!(%error, "the connection that tells other nodes of changes failed; connecting again");
                         break;
                     }
+                    // Changes told meanwhile wait for the next send; `wake` keeps their call.
+                    tokio::time::sleep(SEND_AT_MOST_EVERY).await;
                 }
             }
             Err(error) => {

@@ -193,6 +193,42 @@ async fn postgres_store_writes_are_announced_after_commit_and_plain_sql_by_the_t
     drop_postgres(node, admin, name).await;
 }
 
+/// A node sends its changes at most every few milliseconds; one that closes right after a
+/// write still tells the others of it, instead of leaving their caches to expire.
+#[tokio::test]
+async fn postgres_a_store_that_closes_tells_of_its_last_change() {
+    let Some((node, admin, name)) = postgres().await else {
+        return;
+    };
+    let base = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
+    let (base, _) = base.rsplit_once('/').unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect(&format!("{base}/{name}"))
+        .await
+        .unwrap();
+    listener.listen("memberd_reads").await.unwrap();
+    let (scope, _, _) = customer_and_plan(&node).await;
+    node.start_read_cache(std::time::Duration::from_secs(3600))
+        .await;
+    heard(&mut listener).await;
+
+    let (bob, ev) = new_member("bob@example.com", None);
+    node.insert_member(&scope, &bob, &ev).await.unwrap();
+    // No await in between that lets the sending task run: the change is still to be sent.
+    node.close().await;
+    let changes: Vec<String> = heard(&mut listener)
+        .await
+        .into_iter()
+        .filter(|p| !p.starts_with("heartbeat"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(
+        changes[0].starts_with(&format!("{} sandbox ", scope.app_id)),
+        "{changes:?}"
+    );
+    drop(listener);
+    drop_postgres(node, admin, name).await;
+}
+
 /// `--read-cache-ms 0`: with a zero lifetime nothing is kept, so even a change no notification
 /// announces shows in the next read.
 #[tokio::test]
