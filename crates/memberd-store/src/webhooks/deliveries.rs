@@ -157,27 +157,33 @@ impl Store {
         batch: u32,
         wait: FeedWait,
     ) -> Result<usize> {
-        // Several dispatchers over one PostgreSQL database take turns at an endpoint: those
-        // that all read the same cursor would each build the same deliveries, and each insert
-        // would wait for the others' transactions to end before finding them there.
-        let (taken, cursor) = match self.backend {
-            Backend::Postgres => {
-                let mut tx = self.begin_write().await?;
-                let Some(cursor) = take_turn_at(&mut tx, &endpoint.id).await? else {
-                    return Ok(0);
-                };
-                (Some(tx), cursor)
-            }
-            // One writer at a time: the turn is the write lock.
-            Backend::Sqlite => (None, cursor),
-        };
-        let read = FeedRead {
+        let read = |after| FeedRead {
             scope,
             types: &[],
-            after: Some(cursor),
+            after: Some(after),
             limit: i64::from(batch),
         };
-        let events = self.read_feed(&read, wait).await?;
+        let mut events = self.read_feed(&read(cursor), wait).await?;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        // Several dispatchers over one PostgreSQL database take turns at an endpoint with new
+        // events: those that all read the same cursor would each build the same deliveries,
+        // and each insert would wait for the others' transactions to end before finding them
+        // there. An endpoint with none costs a pass one read, as before.
+        let mut tx = self.begin_write().await?;
+        let mut cursor = cursor;
+        if self.backend == Backend::Postgres {
+            let Some(now_at) = take_turn_at(&mut tx, &endpoint.id).await? else {
+                return Ok(0);
+            };
+            if now_at != cursor {
+                // Another dispatcher's turn ended meanwhile: go on from where it left off.
+                cursor = now_at;
+                events = self.read_feed(&read(cursor), wait).await?;
+            }
+        }
+        // On SQLite the turn is the write lock, and the cursor is checked as it moves.
         let Some(&(new_cursor, _)) = events.last() else {
             return Ok(0);
         };
@@ -186,10 +192,6 @@ impl Store {
             .filter(|(_, event)| endpoint.wants(&event.kind, &event.data).is_some())
             .map(|(_, event)| (event.id, event.created_at))
             .collect();
-        let mut tx = match taken {
-            Some(tx) => tx,
-            None => self.begin_write().await?,
-        };
         if !wanted.is_empty() {
             let mut insert = Sql::new(
                 "INSERT INTO webhook_deliveries (id, app_id, env, endpoint_id, event_id, status, attempts, \
