@@ -169,15 +169,15 @@ fn print_scale_out(r: &ScaleOutReport) {
     println!(
         "One `memberd serve` node with {} connections to the database, and three with {} each, \
          on one database. wrk: {} threads, {} connections in all, thread n on node n mod the \
-         nodes. Creates and access checks: {} rounds of {} s per side, alternating one node and \
-         three; webhooks: {} s per side.",
+         nodes. Each figure: {} rounds of {} s per side, alternating one node and three (rates \
+         are the mean of a side's rounds); a webhook round runs with the other side stopped, on a \
+         database just vacuumed and checkpointed.",
         r.database_connections.one,
         r.database_connections.three,
         r.threads,
         r.connections,
         r.rounds_per_side,
-        r.round_seconds,
-        r.seconds
+        r.round_seconds
     );
     println!();
     println!("| figure | one node | three nodes | three / one | target | |");
@@ -194,9 +194,11 @@ fn print_scale_out(r: &ScaleOutReport) {
     let w = &r.webhooks;
     scale_row(
         &format!(
-            "webhooks end to end, events/s ({} and {} events)",
+            "webhooks end to end, events/s ({} and {} events, created at {} and {}/s)",
             rate(w.one.events as f64),
-            rate(w.three.events as f64)
+            rate(w.three.events as f64),
+            rate(w.one.created_per_second),
+            rate(w.three.created_per_second)
         ),
         &Sides {
             one: w.one.delivered_per_second,

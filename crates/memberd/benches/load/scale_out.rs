@@ -25,7 +25,7 @@ const ONE_NODE_CONNECTIONS: u32 = 16;
 const WRK_THREADS: u32 = 3;
 /// Rounds each side gets, alternating one node, three nodes, one, three: a drift over the run
 /// (the members table growing, the machine warming up) then falls on both sides alike.
-const ROUNDS_PER_SIDE: u32 = 2;
+const ROUNDS_PER_SIDE: u32 = 3;
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 /// Connections to the benchmark's database that wait on a lock, the second on `object`:
@@ -59,7 +59,6 @@ pub struct ScaleOutReport {
     pub connections: u32,
     pub rounds_per_side: u32,
     pub round_seconds: u32,
-    pub seconds: u32,
     /// Requests per second, the mean of the rounds of each side.
     pub creates: Sides<f64>,
     pub access: Sides<f64>,
@@ -75,12 +74,14 @@ pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
     // do not weigh on another's.
     let access_app = create_app(&store, "Scale-out access", None).await;
     let creates_app = create_app(&store, "Scale-out creates", None).await;
-    let hooks_one = create_app(&store, "Scale-out webhooks, one node", None).await;
-    let hooks_three = create_app(&store, "Scale-out webhooks, three nodes", None).await;
+    let mut hooks = Vec::new();
+    for round in 1..=2 * ROUNDS_PER_SIDE {
+        hooks.push(create_app(&store, &format!("Scale-out webhooks, round {round}"), None).await);
+    }
     store.close().await;
 
     progress(SECTION, &format!("starting 1 + {NODES} memberd nodes"));
-    let mut one = vec![start_node(url, ONE_NODE_CONNECTIONS)];
+    let one = vec![start_node(url, ONE_NODE_CONNECTIONS)];
     let three = start_three(url);
     let api = Api {
         base: one[0].base.clone(),
@@ -98,7 +99,7 @@ pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
         threads: WRK_THREADS,
         think_ms: None,
     };
-    // Rounds of half the figure's length, so that each side still gets the figure's
+    // Rounds of a share of the figure's length, so that each side still gets the figure's
     // duration in all (wrk counts whole seconds, hence at least one).
     let round = Load {
         seconds: settings.seconds.div_ceil(ROUNDS_PER_SIDE).max(1),
@@ -123,29 +124,43 @@ pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
     )
     .await;
 
-    // Each webhook figure runs with its side's nodes alone, the others stopped: their
-    // dispatchers would otherwise claim a share of its deliveries. For the creates and access
-    // checks above, the idle side stays up (its polling and cache invalidation cost little) so
-    // that the rounds could alternate without restarting nodes.
-    progress(SECTION, "webhooks, end to end, one node");
-    drop(three);
-    let webhooks_one = scenarios::webhooks(&api, &hooks_one, "w1-", |target| {
-        wrk::run_spread(&sides.one, target, &load, &settings.dir)
-    })
-    .await;
-    progress(SECTION, &format!("webhooks, end to end, {NODES} nodes"));
-    one.clear();
-    let three = start_three(url);
-    let api = Api {
-        base: three[0].base.clone(),
-        ..api
+    // Webhooks: each round runs with its side's nodes alone, the others stopped (their
+    // dispatchers would otherwise claim a share of its deliveries), on a settled database. For
+    // the creates and access checks above, the idle side stays up (its polling and cache
+    // invalidation cost little) so that the rounds could alternate without restarting nodes.
+    drop((one, three));
+    let mut rounds = Sides {
+        one: Vec::new(),
+        three: Vec::new(),
     };
-    let three_bases = bases(&three);
-    let webhooks_three = scenarios::webhooks(&api, &hooks_three, "w3-", |target| {
-        wrk::run_spread(&three_bases, target, &load, &settings.dir)
-    })
-    .await;
-    drop(three);
+    for (i, app) in hooks.iter().enumerate() {
+        let three = i % 2 == 1;
+        let name = if three { "3 nodes" } else { "1 node" };
+        progress(
+            SECTION,
+            &format!("webhooks, end to end, {name}, round {}", i / 2 + 1),
+        );
+        settle(url).await;
+        let nodes = if three {
+            start_three(url)
+        } else {
+            vec![start_node(url, ONE_NODE_CONNECTIONS)]
+        };
+        let node_bases = bases(&nodes);
+        let api = Api {
+            base: node_bases[0].clone(),
+            client: api.client.clone(),
+        };
+        let figures = scenarios::webhooks(&api, app, &format!("w{i}-"), |target| {
+            wrk::run_spread(&node_bases, target, &round, &settings.dir)
+        })
+        .await;
+        if three {
+            rounds.three.push(figures);
+        } else {
+            rounds.one.push(figures);
+        }
+    }
 
     ScaleOutReport {
         database_connections: Sides {
@@ -156,12 +171,11 @@ pub async fn run(settings: &Settings, url: &str) -> ScaleOutReport {
         connections: load.connections,
         rounds_per_side: ROUNDS_PER_SIDE,
         round_seconds: round.seconds,
-        seconds: settings.seconds,
         creates,
         access,
         webhooks: Sides {
-            one: webhooks_one,
-            three: webhooks_three,
+            one: Webhooks::mean_of(&rounds.one),
+            three: Webhooks::mean_of(&rounds.three),
         },
         lock_waits: waits,
     }
@@ -189,6 +203,22 @@ fn start_three(url: &str) -> Vec<Server> {
 
 fn connections_of_each_of_three() -> u32 {
     ONE_NODE_CONNECTIONS.div_ceil(NODES as u32)
+}
+
+/// Leaves the database as settled as it can be before a figure that is measured once per side:
+/// the writes of what ran before flushed and vacuumed now, not in the middle of that figure
+/// (where they fell on whichever side ran second).
+async fn settle(url: &str) {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .expect("a connection to settle the database");
+    for statement in ["VACUUM ANALYZE", "CHECKPOINT"] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let _ = conn.close().await;
 }
 
 fn bases(nodes: &[Server]) -> Vec<String> {

@@ -46,6 +46,20 @@ pub struct Webhooks {
     pub duplicates: usize,
 }
 
+impl Webhooks {
+    /// Rounds of one figure together: their events and duplicates added up, their rates the
+    /// mean of the rounds'.
+    pub fn mean_of(rounds: &[Webhooks]) -> Webhooks {
+        let n = rounds.len().max(1) as f64;
+        Webhooks {
+            events: rounds.iter().map(|r| r.events).sum(),
+            created_per_second: rounds.iter().map(|r| r.created_per_second).sum::<f64>() / n,
+            delivered_per_second: rounds.iter().map(|r| r.delivered_per_second).sum::<f64>() / n,
+            duplicates: rounds.iter().map(|r| r.duplicates).sum(),
+        }
+    }
+}
+
 /// Everything a run measured: a report per backend, then PostgreSQL's scale-out.
 pub struct Reports {
     pub backends: Vec<BackendReport>,
