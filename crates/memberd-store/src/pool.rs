@@ -168,7 +168,12 @@ impl Store {
                         // The store tells other nodes of its changes itself, after commit;
                         // the triggers of migration 0013 stay quiet for its connections.
                         Box::pin(async move {
-                            conn.execute("SET memberd.store = 'on'").await?;
+                            // Named, so that an operator's pg_stat_activity says whose it is.
+                            conn.execute(
+                                "SELECT set_config('memberd.store', 'on', false), \
+                                 set_config('application_name', 'memberd', false)",
+                            )
+                            .await?;
                             Ok(())
                         })
                     })

@@ -226,7 +226,11 @@ pub(super) async fn send(peers: Arc<Peers>, heartbeats: bool) {
 /// so holds the server-wide notify lock only for as long as it takes to write it.
 async fn connect_sender(url: &str) -> Result<PgConnection, sqlx::Error> {
     let mut conn = PgConnection::connect(url).await?;
-    conn.execute("SET synchronous_commit = off").await?;
+    conn.execute(
+        "SELECT set_config('synchronous_commit', 'off', false), \
+         set_config('application_name', 'memberd notifier', false)",
+    )
+    .await?;
     Ok(conn)
 }
 

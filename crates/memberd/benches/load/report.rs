@@ -222,10 +222,14 @@ fn print_scale_out(r: &ScaleOutReport) {
     );
     let object_max = waits.one.object_max.max(waits.three.object_max);
     println!(
-        "| of them, on `object` (commits queued behind a NOTIFY) | {} | {} | | 0 (max over samples) | {} |",
+        "| of them, on `object` (commits queued behind a NOTIFY), nodes' notifiers apart | {} | {} | | 0 (max over samples) | {} |",
         cell(&waits.one, waits.one.object_max, waits.one.object_mean),
         cell(&waits.three, waits.three.object_max, waits.three.object_mean),
         verdict(object_max == 0)
+    );
+    println!(
+        "| nodes' notifiers waiting on `object` for each other (no write waits for them) | max {} | max {} | | | |",
+        waits.one.notifiers_max, waits.three.notifiers_max
     );
 }
 

@@ -28,11 +28,15 @@ const WRK_THREADS: u32 = 3;
 const ROUNDS_PER_SIDE: u32 = 3;
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
-/// Connections to the benchmark's database that wait on a lock, the second on `object`:
-/// PostgreSQL takes that one (a lock on the database's notification queue) in the commit
-/// of every transaction that NOTIFYs, so waits on it mean commits queue behind each other.
+/// Connections to the benchmark's database that wait on a lock; then those of them waiting on
+/// `object` (a lock on the notification queue that PostgreSQL takes in the commit of every
+/// transaction that NOTIFYs, so waits on it mean commits queue behind each other), apart from
+/// the nodes' notifiers, whose notifications two nodes may send at once; then those notifiers.
 const LOCK_WAITS: &str = "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), \
-     count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'object') \
+     count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'object' \
+         AND application_name <> 'memberd notifier'), \
+     count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'object' \
+         AND application_name = 'memberd notifier') \
      FROM pg_stat_activity WHERE datname = current_database()";
 
 /// A figure with the first node alone and with all three.
@@ -48,6 +52,8 @@ pub struct LockWaits {
     pub lock_mean: f64,
     pub object_max: i64,
     pub object_mean: f64,
+    /// Notifiers waiting on `object`: no write waits for them.
+    pub notifiers_max: i64,
 }
 
 pub struct ScaleOutReport {
@@ -275,7 +281,7 @@ async fn alternate(
 }
 
 impl LockWaits {
-    fn of(samples: &[(i64, i64)]) -> LockWaits {
+    fn of(samples: &[(i64, i64, i64)]) -> LockWaits {
         let n = samples.len().max(1) as f64;
         LockWaits {
             samples: samples.len(),
@@ -283,6 +289,7 @@ impl LockWaits {
             lock_mean: samples.iter().map(|s| s.0).sum::<i64>() as f64 / n,
             object_max: samples.iter().map(|s| s.1).max().unwrap_or(0),
             object_mean: samples.iter().map(|s| s.1).sum::<i64>() as f64 / n,
+            notifiers_max: samples.iter().map(|s| s.2).max().unwrap_or(0),
         }
     }
 }
@@ -291,7 +298,7 @@ impl LockWaits {
 /// memberd's pools) until stopped.
 struct LockSampler {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Vec<(i64, i64)>>,
+    task: tokio::task::JoinHandle<Vec<(i64, i64, i64)>>,
 }
 
 impl LockSampler {
@@ -307,7 +314,7 @@ impl LockSampler {
             let mut samples = Vec::new();
             while !stopped.load(Ordering::Relaxed) {
                 every.tick().await;
-                let sample: (i64, i64) = sqlx::query_as(LOCK_WAITS)
+                let sample: (i64, i64, i64) = sqlx::query_as(LOCK_WAITS)
                     .fetch_one(&mut conn)
                     .await
                     .expect("sample pg_stat_activity");
@@ -319,7 +326,7 @@ impl LockSampler {
         LockSampler { stop, task }
     }
 
-    async fn stop(self) -> Vec<(i64, i64)> {
+    async fn stop(self) -> Vec<(i64, i64, i64)> {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.expect("the lock sampler")
     }
