@@ -157,36 +157,29 @@ impl Store {
         batch: u32,
         wait: FeedWait,
     ) -> Result<usize> {
-        let read = |after| FeedRead {
+        let read = FeedRead {
             scope,
             types: &[],
-            after: Some(after),
+            after: Some(cursor),
             limit: i64::from(batch),
         };
-        let mut events = self.read_feed(&read(cursor), wait).await?;
-        if events.is_empty() {
-            return Ok(0);
-        }
-        // Several dispatchers over one PostgreSQL database take turns at an endpoint with new
-        // events: those that all read the same cursor would each build the same deliveries,
-        // and each insert would wait for the others' transactions to end before finding them
-        // there. An endpoint with none costs a pass one read, as before.
-        let mut tx = self.begin_write().await?;
-        let mut cursor = cursor;
-        if self.backend == Backend::Postgres {
-            let Some(now_at) = take_turn_at(&mut tx, &endpoint.id).await? else {
-                return Ok(0);
-            };
-            if now_at != cursor {
-                // Another dispatcher's turn ended meanwhile: go on from where it left off.
-                cursor = now_at;
-                events = self.read_feed(&read(cursor), wait).await?;
-            }
-        }
-        // On SQLite the turn is the write lock, and the cursor is checked as it moves.
+        let events = self.read_feed(&read, wait).await?;
         let Some(&(new_cursor, _)) = events.last() else {
             return Ok(0);
         };
+        // Several dispatchers over one PostgreSQL database take turns at an endpoint with new
+        // events: those that all read the same cursor would each build the same deliveries,
+        // and each insert would wait for the others' transactions to end before finding them
+        // there. An endpoint with none costs a pass one read, as before. One whose cursor moved
+        // since it was read was just fanned out by another: what that left is for the next
+        // pass (reading it again here would hold a connection while waiting for another).
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres
+            && take_turn_at(&mut tx, &endpoint.id).await? != Some(cursor)
+        {
+            return Ok(0);
+        }
+        // On SQLite the turn is the write lock, and the cursor is checked as it moves.
         let wanted: Vec<_> = events
             .into_iter()
             .filter(|(_, event)| endpoint.wants(&event.kind, &event.data).is_some())
