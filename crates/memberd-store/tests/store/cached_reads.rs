@@ -6,7 +6,9 @@ use memberd_core::{ConnectionStatus, Member, MemberPatch, Plan, Scope};
 use memberd_store::{ConnectionRequest, Store};
 use sqlx::Connection;
 
-use crate::common::{drop_postgres, new_member, paid_plan, postgres, scope, sqlite, t};
+use crate::common::{
+    database_url, drop_postgres, new_member, paid_plan, postgres, scope, sqlite, t,
+};
 
 /// A scope with a paid plan and a member whose customer id is `cust-1`, not yet connected.
 async fn customer_and_plan(store: &Store) -> (Scope, Plan, Member) {
@@ -49,9 +51,7 @@ async fn postgres_cached_reads_follow_changes_made_elsewhere() {
     let Some((node, admin, name)) = postgres().await else {
         return;
     };
-    let base = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
-    let (base, _) = base.rsplit_once('/').unwrap();
-    let elsewhere = Store::connect(&format!("{base}/{name}")).await.unwrap();
+    let elsewhere = Store::connect(&database_url(&name)).await.unwrap();
     let (scope, plan, ann) = customer_and_plan(&node).await;
     // Started after the set-up, so that no notification of it is still on its way.
     node.start_read_cache(std::time::Duration::from_secs(3600))
@@ -63,7 +63,7 @@ async fn postgres_cached_reads_follow_changes_made_elsewhere() {
     // Plain SQL, on a connection of its own: not one of a store's, whose writes the triggers
     // leave to the store to announce.
     let plain = std::sync::Arc::new(tokio::sync::Mutex::new(
-        sqlx::PgConnection::connect(&format!("{base}/{name}"))
+        sqlx::PgConnection::connect(&database_url(&name))
             .await
             .unwrap(),
     ));
@@ -156,9 +156,7 @@ async fn postgres_store_writes_are_announced_after_commit_and_plain_sql_by_the_t
     let Some((node, admin, name)) = postgres().await else {
         return;
     };
-    let base = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
-    let (base, _) = base.rsplit_once('/').unwrap();
-    let url = format!("{base}/{name}");
+    let url = database_url(&name);
     let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
     listener.listen("memberd_reads").await.unwrap();
     let (scope, _, ann) = customer_and_plan(&node).await;
@@ -200,9 +198,7 @@ async fn postgres_a_store_that_closes_tells_of_its_last_change() {
     let Some((node, admin, name)) = postgres().await else {
         return;
     };
-    let base = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
-    let (base, _) = base.rsplit_once('/').unwrap();
-    let mut listener = sqlx::postgres::PgListener::connect(&format!("{base}/{name}"))
+    let mut listener = sqlx::postgres::PgListener::connect(&database_url(&name))
         .await
         .unwrap();
     listener.listen("memberd_reads").await.unwrap();

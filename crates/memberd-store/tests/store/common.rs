@@ -28,10 +28,16 @@ pub(crate) async fn postgres() -> Option<(Store, Store, String)> {
         .execute_admin(&format!("CREATE DATABASE {name}"))
         .await
         .unwrap();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
+    let store = Store::connect(&database_url(&name)).await.unwrap();
     store.migrate().await.unwrap();
     Some((store, admin, name))
+}
+
+/// The URL of the test database `name`, beside the one MEMBERD_TEST_POSTGRES_URL names.
+pub(crate) fn database_url(name: &str) -> String {
+    let url = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
 }
 
 pub(crate) async fn drop_postgres(store: Store, admin: Store, name: String) {

@@ -9,7 +9,7 @@ use memberd_core::Scope;
 use memberd_store::{EventCursor, MemberFilter, PageRequest, Store};
 use sqlx::Connection;
 
-use crate::common::{drop_postgres, new_member, postgres, scope, t};
+use crate::common::{database_url, drop_postgres, new_member, postgres, scope, t};
 
 /// An endpoint that wants every event, created before the events of a test.
 pub(crate) async fn endpoint(store: &Store, scope: &Scope) -> Endpoint {
@@ -55,9 +55,7 @@ async fn postgres_an_event_that_commits_late_is_neither_skipped_nor_undelivered(
     let (ann, ev) = new_member("ann@example.com", None);
     store.insert_member(&scope, &ann, &ev).await.unwrap();
 
-    let url = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    let mut early = sqlx::AnyConnection::connect(&format!("{base}/{name}"))
+    let mut early = sqlx::AnyConnection::connect(&database_url(&name))
         .await
         .unwrap();
     sqlx::query("BEGIN").execute(&mut early).await.unwrap();

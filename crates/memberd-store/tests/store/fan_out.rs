@@ -5,15 +5,8 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use crate::common::{drop_postgres, new_member, postgres, scope};
+use crate::common::{database_url, drop_postgres, new_member, postgres, scope};
 use crate::event_log::endpoint;
-
-/// The URL of the test database `name`, beside the one MEMBERD_TEST_POSTGRES_URL names.
-fn database_url(name: &str) -> String {
-    let url = std::env::var("MEMBERD_TEST_POSTGRES_URL").unwrap();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
 
 #[tokio::test]
 async fn postgres_a_dispatcher_skips_an_endpoint_another_is_fanning_out() {

@@ -478,45 +478,42 @@ pub struct Api {
 }
 
 impl Api {
-    pub async fn post(&self, key: &str, path: &str, body: Value) -> Value {
-        let response = self
+    /// Sends a request with `key`, checks that it succeeded, and returns the body.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> String {
+        let mut request = self
             .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .expect("memberd answers");
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("memberd answers");
         let status = response.status();
-        let body: Value = response.json().await.expect("a JSON body");
-        assert!(status.is_success(), "POST {path}: {status} {body}");
-        body
+        let text = response.text().await.expect("a body");
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        text
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Value {
+        let text = self
+            .send(reqwest::Method::POST, key, path, Some(body))
+            .await;
+        serde_json::from_str(&text).expect("a JSON body")
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("memberd answers");
-        let status = response.status();
-        let body: Value = response.json().await.expect("a JSON body");
-        assert!(status.is_success(), "GET {path}: {status} {body}");
-        body
+        let text = self.send(reqwest::Method::GET, key, path, None).await;
+        serde_json::from_str(&text).expect("a JSON body")
     }
 
     pub async fn delete(&self, key: &str, path: &str) {
-        let response = self
-            .client
-            .delete(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("memberd answers");
-        let status = response.status();
-        assert!(status.is_success(), "DELETE {path}: {status}");
+        self.send(reqwest::Method::DELETE, key, path, None).await;
     }
 
     pub async fn total(&self, key: &str) -> usize {

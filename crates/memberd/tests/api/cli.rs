@@ -331,6 +331,17 @@ async fn serve_on_postgres_keeps_to_its_database_connections() {
     .await
     .unwrap();
     assert!((1..=4).contains(&open), "{open} connections open");
+    // Named, so that an operator can tell them apart.
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT application_name FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for name in ["memberd", "memberd notifier"] {
+        assert!(names.iter().any(|n| n == name), "{names:?}");
+    }
     sqlx::Connection::close(conn).await.unwrap();
     served.stop();
 
