@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 use super::deliveries::{AttemptResult, DeliveryNext};
 use crate::rows::text;
 use crate::sql::Sql;
-use crate::{events, Result, Store};
+use crate::{events, Backend, Result, Store};
 
 /// Rows per statement: far below either backend's limit on bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -24,6 +24,9 @@ impl Store {
     /// whose delivery is gone (its endpoint was deleted meanwhile) is dropped.
     pub async fn record_attempts(&self, results: &[AttemptResult]) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            lock_endpoints(&mut tx, results).await?;
+        }
         let live = live_deliveries(&mut tx, results).await?;
         let results: Vec<&AttemptResult> = results
             .iter()
@@ -42,6 +45,26 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Locks the attempts' endpoints, in the order of their ids, before any of their deliveries. A
+/// deleted endpoint's deliveries go with it (a cascade that locks the endpoint, then its
+/// deliveries), and two dispatchers may record attempts at the same endpoints: taking the
+/// locks in another order made each wait for the other until PostgreSQL ended one of them.
+async fn lock_endpoints(tx: &mut AnyConnection, results: &[AttemptResult]) -> Result<()> {
+    let mut ids: Vec<&str> = results
+        .iter()
+        .map(|r| r.attempt.endpoint_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut q = Sql::new("SELECT id FROM webhook_endpoints WHERE id");
+        q.in_list(chunk.iter().copied())
+            .push(" ORDER BY id FOR NO KEY UPDATE");
+        q.query().fetch_all(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 async fn live_deliveries(

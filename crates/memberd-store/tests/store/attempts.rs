@@ -96,3 +96,98 @@ pub(crate) async fn attempts_recorded_together_apply_in_order(store: &Store) {
     assert_eq!(health().await, (Some(t3), Some(t2)));
     assert_eq!(store.pending_deliveries().await.unwrap(), 0);
 }
+
+/// An endpoint deleted while a dispatcher records its attempts: the delete locks the endpoint,
+/// then its deliveries; the recording waits for the endpoint before it touches a delivery, so
+/// neither waits for the other in a circle (PostgreSQL used to end one of them as a deadlock,
+/// and the delete answered a 500).
+#[tokio::test]
+async fn postgres_attempts_at_an_endpoint_being_deleted_wait_for_the_delete() {
+    use std::time::Duration;
+
+    use sqlx::Connection;
+
+    use crate::common::{database_url, drop_postgres, postgres};
+
+    let Some((store, admin, name)) = postgres().await else {
+        return;
+    };
+    let scope = scope(&store).await;
+    let endpoint = endpoint(&store, &scope).await;
+    for email in ["a@example.com", "b@example.com"] {
+        let (member, ev) = new_member(email, None);
+        store.insert_member(&scope, &member, &ev).await.unwrap();
+    }
+    assert_eq!(store.fan_out(100).await.unwrap(), 2);
+    let at = t("2026-01-03T00:00:00Z");
+    let due = store
+        .claim_deliveries(at, t("2026-01-03T01:00:00Z"), OWNER, 10)
+        .await
+        .unwrap();
+    let results: Vec<_> = due
+        .iter()
+        .map(|d| result(d, DeliveryNext::Delivered, at))
+        .collect();
+
+    // The delete's first step: the endpoint's row, locked.
+    let mut deleting = sqlx::PgConnection::connect(&database_url(&name))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut deleting).await.unwrap();
+    sqlx::query("SELECT id FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
+        .bind(endpoint.id.as_str())
+        .execute(&mut deleting)
+        .await
+        .unwrap();
+    let recording = {
+        let store = store.clone();
+        tokio::spawn(async move { store.record_attempts(&results).await })
+    };
+    let mut watching = sqlx::PgConnection::connect(&database_url(&name))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watching)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the recording never waited for the endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // The cascade, then the commit: neither waits for the recording.
+    sqlx::query("SET LOCAL lock_timeout = '20s'")
+        .execute(&mut deleting)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+        .bind(endpoint.id.as_str())
+        .execute(&mut deleting)
+        .await
+        .expect("the delete goes through");
+    sqlx::query("COMMIT").execute(&mut deleting).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), recording)
+        .await
+        .expect("the recording ends once the delete has")
+        .unwrap()
+        .expect("the attempts of the deleted deliveries are dropped, not an error");
+    assert_eq!(store.pending_deliveries().await.unwrap(), 0);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_attempts")
+        .fetch_one(&mut watching)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "no attempt of a deleted endpoint is logged");
+    deleting.close().await.unwrap();
+    watching.close().await.unwrap();
+    drop_postgres(store, admin, name).await;
+}
