@@ -51,7 +51,7 @@ const RECONNECT_AFTER_AT_MOST: Duration = Duration::from_secs(30);
 /// pause, in rounds alternating the two, with 17% more creates). After a quiet spell the first
 /// change still goes out at once; under load a node's changes go out together, at most this
 /// much later.
-const SEND_AT_MOST_EVERY: Duration = Duration::from_millis(10);
+const SEND_AT_MOST_EVERY: Duration = Duration::from_millis(25);
 
 /// Every pending notification in one statement (and one transaction).
 const SEND: &str = "SELECT count(*) FROM (SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload) AS sent";

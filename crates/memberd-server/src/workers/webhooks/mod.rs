@@ -26,6 +26,9 @@ use crate::clock::Clock;
 
 /// How much of a receiver's answer the attempt log keeps.
 const RESPONSE_BODY_LIMIT: usize = 2_048;
+/// A dispatcher woken by writes whose events no endpoint wants (or none is there) would pass
+/// over the endpoints after every one of them.
+const WOKEN_AT_MOST_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
@@ -157,7 +160,10 @@ impl Dispatcher {
             "webhook dispatcher",
             shutdown,
             self.config.poll_interval,
-            Some(&self.wake),
+            Some(super::Wake {
+                notify: &self.wake,
+                at_most_every: WOKEN_AT_MOST_EVERY,
+            }),
             || async { Ok(!self.tick().await?.is_idle()) },
         )
         .await;
