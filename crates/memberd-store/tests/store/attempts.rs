@@ -5,8 +5,8 @@ use memberd_store::{
     AttemptFilter, AttemptRecord, AttemptResult, DeliveryNext, DueDelivery, PageRequest, Store,
 };
 
-use crate::common::{new_member, scope, t};
-use crate::event_log::endpoint;
+use crate::common::{scope, t};
+use crate::event_log::endpoint_and_two_events;
 
 const OWNER: &str = "dispatcher-test";
 
@@ -39,11 +39,7 @@ fn result(delivery: &DueDelivery, next: DeliveryNext, at: Timestamp) -> AttemptR
 /// (a success after a failure clears it; a failure after a success starts it anew).
 pub(crate) async fn attempts_recorded_together_apply_in_order(store: &Store) {
     let scope = scope(store).await;
-    let endpoint = endpoint(store, &scope).await;
-    for email in ["a@example.com", "b@example.com"] {
-        let (member, ev) = new_member(email, None);
-        store.insert_member(&scope, &member, &ev).await.unwrap();
-    }
+    let endpoint = endpoint_and_two_events(store, &scope).await;
     assert_eq!(store.fan_out(100).await.unwrap(), 2);
     let (t1, t2, t3) = (
         t("2026-01-03T00:00:00Z"),
@@ -113,11 +109,7 @@ async fn postgres_attempts_at_an_endpoint_being_deleted_wait_for_the_delete() {
         return;
     };
     let scope = scope(&store).await;
-    let endpoint = endpoint(&store, &scope).await;
-    for email in ["a@example.com", "b@example.com"] {
-        let (member, ev) = new_member(email, None);
-        store.insert_member(&scope, &member, &ev).await.unwrap();
-    }
+    let endpoint = endpoint_and_two_events(&store, &scope).await;
     assert_eq!(store.fan_out(100).await.unwrap(), 2);
     let at = t("2026-01-03T00:00:00Z");
     let due = store

@@ -22,6 +22,16 @@ pub(crate) async fn endpoint(store: &Store, scope: &Scope) -> Endpoint {
     endpoint
 }
 
+/// [`endpoint`], then two members created, whose two events it wants.
+pub(crate) async fn endpoint_and_two_events(store: &Store, scope: &Scope) -> Endpoint {
+    let endpoint = endpoint(store, scope).await;
+    for email in ["a@example.com", "b@example.com"] {
+        let (member, ev) = new_member(email, None);
+        store.insert_member(scope, &member, &ev).await.unwrap();
+    }
+    endpoint
+}
+
 /// Each event of a page, named by the email of the member it is about, or by its id when it
 /// has none.
 async fn feed(

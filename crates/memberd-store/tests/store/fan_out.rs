@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::Connection;
 
 use crate::common::{database_url, drop_postgres, new_member, postgres, scope};
-use crate::event_log::endpoint;
+use crate::event_log::{endpoint, endpoint_and_two_events};
 
 #[tokio::test]
 async fn postgres_a_dispatcher_skips_an_endpoint_another_is_fanning_out() {
@@ -14,11 +14,7 @@ async fn postgres_a_dispatcher_skips_an_endpoint_another_is_fanning_out() {
         return;
     };
     let scope = scope(&store).await;
-    let endpoint = endpoint(&store, &scope).await;
-    for email in ["a@example.com", "b@example.com"] {
-        let (member, ev) = new_member(email, None);
-        store.insert_member(&scope, &member, &ev).await.unwrap();
-    }
+    let endpoint = endpoint_and_two_events(&store, &scope).await;
 
     // Another dispatcher's turn at the endpoint, held open.
     let mut other = sqlx::PgConnection::connect(&database_url(&name))
