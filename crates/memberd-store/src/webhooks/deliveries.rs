@@ -179,7 +179,27 @@ impl Store {
         {
             return Ok(0);
         }
-        // On SQLite the turn is the write lock, and the cursor is checked as it moves.
+        // The cursor moves first, and only from where this pass read it. The turn alone does
+        // not settle that: the check above reads a snapshot taken before its lock, so a pass
+        // that takes the turn just as another commits sees the old cursor there. Moving it
+        // first also locks the endpoint before its deliveries, in the order every other
+        // writer takes them. On SQLite the turn is the write lock.
+        let moved = sqlx::query(
+            "UPDATE webhook_endpoints SET event_cursor_tx = $1, event_cursor = $2 \
+             WHERE id = $3 AND event_cursor_tx = $4 AND event_cursor = $5",
+        )
+        .bind(new_cursor.tx)
+        .bind(new_cursor.seq)
+        .bind(endpoint.id.as_str())
+        .bind(cursor.tx)
+        .bind(cursor.seq)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(0);
+        }
+        let mut created = 0;
         let wanted: Vec<_> = events
             .into_iter()
             .filter(|(_, event)| endpoint.wants(&event.kind, &event.data).is_some())
@@ -205,21 +225,10 @@ impl Store {
                 insert.int(created_at.as_micros()).push(")");
             }
             insert.push(" ON CONFLICT DO NOTHING");
-            insert.query().execute(&mut *tx).await?;
+            created = insert.query().execute(&mut *tx).await?.rows_affected() as usize;
         }
-        sqlx::query(
-            "UPDATE webhook_endpoints SET event_cursor_tx = $1, event_cursor = $2 \
-             WHERE id = $3 AND event_cursor_tx = $4 AND event_cursor = $5",
-        )
-        .bind(new_cursor.tx)
-        .bind(new_cursor.seq)
-        .bind(endpoint.id.as_str())
-        .bind(cursor.tx)
-        .bind(cursor.seq)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(wanted.len())
+        Ok(created)
     }
 
     /// Leases up to `limit` deliveries that are due at `now` and belong to enabled endpoints,
