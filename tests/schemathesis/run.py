@@ -29,14 +29,23 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 SHOP = "gate-store.myshopify.com"
 
-# Each face, the paths that are its own, and the header its clients send their key in.
+# Each face, the paths that are its own, the headers its clients send (with the seeded
+# values they are formatted with), and any operations left out.
 FACES = [
-    ("native", r"^/v1/", "Authorization", "Bearer {key}"),
-    ("memberstack 2.0", r"^/memberstack/(?!v1/)", "X-API-KEY", "{key}"),
-    ("memberstack 1.0", r"^/memberstack/v1/", "X-API-KEY", "{key}"),
+    ("native", r"^/v1/|^/\.well-known/", ["Authorization: Bearer {key}"], []),
+    ("memberstack 2.0", r"^/memberstack/(?!v1/|client/)", ["X-API-KEY: {key}"], []),
+    ("memberstack 1.0", r"^/memberstack/v1/", ["X-API-KEY: {key}"], []),
     # Header names are case-insensitive, but schemathesis matches the declared scheme's name
     # exactly: X-API-KEY, as the document declares it (Appstle's clients write X-API-Key).
-    ("appstle", r"^/api/external/v2/", "X-API-KEY", "{key}"),
+    ("appstle", r"^/api/external/v2/", ["X-API-KEY: {key}"], []),
+    # A browser of nobody logged in: the publishable key alone.
+    ("memberstack client", r"^/memberstack/client/", ["X-API-Key: {publishable_key}"], []),
+    # A browser of a member logged in. Logging out and deleting the member would end the
+    # session every later call of the run needs: the API tests and the DOM SDK's suite cover
+    # those two.
+    ("memberstack client, logged in", r"^/memberstack/client/",
+     ["X-API-Key: {publishable_key}", "Authorization: Bearer {member_token}"],
+     ["--exclude-path", "/memberstack/client/member/logout", "--exclude-method", "DELETE"]),
 ]
 
 
@@ -99,12 +108,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, headers=None):
         request = urllib.request.Request(
             self.base + path,
             method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
+            headers=headers or {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -149,6 +158,17 @@ def seed(server):
                            {"customerId": "cust-1", "planId": free["id"]})
     ids["CONTRACT_ID"] = str(contract["id"])
     ids["SHOP"] = SHOP
+    # The member-facing API: the environment's publishable key, a member logged in through it,
+    # and content their free plan unlocks.
+    server.publishable_key = server.call("GET", "/v1/app")["publishableKey"]
+    signed_up = server.call("POST", "/memberstack/client/auth/signup", {
+        "email": "gate-member@example.com", "password": "gate password 1",
+        "plans": [{"planId": free["id"]}],
+    }, headers={"X-API-Key": server.publishable_key, "Content-Type": "application/json"})
+    server.member_token = signed_up["data"]["tokens"]["accessToken"]
+    server.call("POST", "/v1/secure-content", {
+        "id": "gate-content", "content": "<p>gated</p>", "planIds": [free["id"]],
+    })
     return ids
 
 
@@ -156,7 +176,9 @@ def schemathesis(venv_bin, server, ids, workdir, max_examples):
     """Runs every face; returns the faces that failed."""
     failed = []
     env = dict(os.environ, **ids)
-    for name, regex, header, value in FACES:
+    values = {"key": server.key, "publishable_key": server.publishable_key,
+              "member_token": server.member_token}
+    for name, regex, headers, extra in FACES:
         print(f"== schemathesis: {name}", flush=True)
         command = [
             str(venv_bin / "schemathesis"), "--config-file", str(HERE / "schemathesis.toml"),
@@ -164,7 +186,8 @@ def schemathesis(venv_bin, server, ids, workdir, max_examples):
             # Every check runs (schemathesis.toml: checks.enabled). Not `--checks all`: a check
             # named on the command line overrides the config's per-route exceptions.
             "--include-path-regex", regex,
-            "--header", f"{header}: {value.format(key=server.key)}",
+            *[arg for header in headers for arg in ("--header", header.format(**values))],
+            *extra,
             "--max-examples", str(max_examples),
             "--seed", os.environ.get("SCHEMATHESIS_SEED", "1"),
             # One worker: with two, CPython 3.11 at times fails inside schemathesis while

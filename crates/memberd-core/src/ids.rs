@@ -90,6 +90,8 @@ typed_id!(/// A member's payment method (a card, of which only brand, last four 
     PaymentMethodId, "pm");
 typed_id!(/// A sandbox test clock, whose members live at its frozen time.
     TestClockId, "clock");
+typed_id!(/// A member's session: one login, until logout, revoke or expiry.
+    SessionId, "ses");
 
 /// Writes `n` in base 36, `width` digits wide (its low digits if it is longer).
 fn base36(mut n: u64, width: usize, out: &mut String) {

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod account;
 pub mod analytics;
 pub mod appstle;
 pub mod card;
@@ -25,6 +26,7 @@ pub mod timestamp;
 pub mod webhook;
 
 pub use access::{AccessDecision, AccessQuery, AccessReason, Grant};
+pub use account::{ContentType, EnvSettings, SecureContent, Session, SessionEnd, SettingsPatch};
 pub use connection::{ConnectionCommand, ConnectionStatus, ConnectionType, PlanConnection};
 pub use email::Email;
 pub use error::DomainError;
@@ -32,7 +34,7 @@ pub use event::{Event, EventKind, NewEvent};
 pub use fields::{CustomFields, MetaData};
 pub use ids::{
     AppId, AttemptId, ConnectionId, DeliveryId, EndpointId, EventId, KeyId, MemberId, PaymentId,
-    PaymentMethodId, PlanId, PriceId, TestClockId,
+    PaymentMethodId, PlanId, PriceId, SessionId, TestClockId,
 };
 pub use member::{Member, MemberPatch, NewMember};
 pub use plan::{Interval, Plan, PlanPatch, PlanStatus, PlanType, Price};

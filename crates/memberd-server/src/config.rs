@@ -36,6 +36,46 @@ pub struct Config {
     pub read_cache_lifetime: Duration,
     /// Where the cluster's rate limits are kept, when not in the PostgreSQL database.
     pub redis_url: Option<RedisUrl>,
+    /// The URL members' browsers and sites reach this server at: the issuer (`iss`) of member
+    /// tokens. `None`: `http://` and the address `serve` listens on.
+    pub public_url: Option<String>,
+    /// How the member-facing API refuses guessing.
+    pub logins: LoginLimits,
+}
+
+/// Failed logins allowed per email address and per client address, and sign-ups per client
+/// address, in each window; past them the member-facing API answers 429.
+#[derive(Debug, Clone)]
+pub struct LoginLimits {
+    pub failures: u32,
+    pub signups: u32,
+    pub window: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            failures: 5,
+            signups: 20,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Config {
+    /// The issuer of member tokens.
+    pub fn issuer(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let mut addr = self.listen;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}")
+            }
+        }
+    }
 }
 
 /// A Redis URL, which may carry a password: never printed whole.
@@ -66,6 +106,8 @@ impl Default for Config {
             serving_threads: 0,
             read_cache_lifetime: Duration::from_secs(1),
             redis_url: None,
+            public_url: None,
+            logins: LoginLimits::default(),
         }
     }
 }

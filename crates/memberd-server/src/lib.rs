@@ -12,7 +12,9 @@ pub mod middleware;
 pub mod ops;
 pub mod passwords;
 mod serving;
+pub use serving::PeerAddr;
 pub mod state;
+pub mod tokens;
 pub mod workers;
 
 pub use config::Config;
@@ -183,6 +185,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    if config.public_url.is_none() {
+        config.listen = listener.local_addr()?;
+    }
     if store.backend() == Backend::Postgres {
         config.serving_threads = 0;
     }

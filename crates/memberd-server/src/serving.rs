@@ -26,11 +26,30 @@ use std::pin::pin;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
 use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 type Connection = (std::net::TcpStream, SocketAddr);
+
+/// The client's address, in a request's extensions as `ConnectInfo<PeerAddr>`: what failed
+/// logins and sign-ups are counted against.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, TcpListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, Handoff>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, Handoff>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
 
 /// Serves `app` on `listener` until `stopped` turns true, then finishes the requests in
 /// flight: on the caller's runtime when `threads` is 0, else on that many serving threads.
@@ -41,9 +60,12 @@ pub(crate) async fn serve(
     stopped: watch::Receiver<bool>,
 ) -> io::Result<()> {
     if threads == 0 {
-        return axum::serve(listener, app)
-            .with_graceful_shutdown(crate::until(stopped))
-            .await;
+        return axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<PeerAddr>(),
+        )
+        .with_graceful_shutdown(crate::until(stopped))
+        .await;
     }
     let local = listener.local_addr()?;
     let mut queues = Vec::with_capacity(threads);
@@ -111,9 +133,12 @@ fn start_thread(
         .name(format!("memberd-serve-{n}"))
         .spawn(move || {
             let served = runtime.block_on(async move {
-                axum::serve(incoming, app)
-                    .with_graceful_shutdown(crate::until(stopped))
-                    .await
+                axum::serve(
+                    incoming,
+                    app.into_make_service_with_connect_info::<PeerAddr>(),
+                )
+                .with_graceful_shutdown(crate::until(stopped))
+                .await
             });
             let _ = done.send(served);
         })?;

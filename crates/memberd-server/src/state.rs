@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::clock::SystemClock;
 use crate::middleware::rate_limit::RateLimiter;
+use crate::tokens::Tokens;
 use crate::workers::scheduler::Scheduler;
 use crate::Config;
 
@@ -24,6 +25,8 @@ struct Inner {
     wake_workers: Option<Arc<Notify>>,
     /// Advances test clocks on request, also when the workers run elsewhere.
     scheduler: Arc<Scheduler>,
+    /// Signs and verifies member tokens.
+    tokens: Tokens,
     /// Where writes run when requests are served on threads of their own (see `serving`).
     writes_runtime: Option<Handle>,
     /// Closed when the last copy of the state is dropped. A write whose client hung up runs on
@@ -59,6 +62,7 @@ impl AppState {
             config.scheduler.clone(),
             Arc::new(SystemClock),
         );
+        let tokens = Tokens::new(store.clone(), config.issuer());
         let writes_runtime = (config.serving_threads > 0)
             .then(Handle::try_current)
             .and_then(Result::ok);
@@ -69,6 +73,7 @@ impl AppState {
                 limiter,
                 wake_workers,
                 scheduler,
+                tokens,
                 writes_runtime,
                 _last_copy: last_copy,
             }),
@@ -87,6 +92,10 @@ impl AppState {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
     }
 
     pub fn scheduler(&self) -> &Scheduler {

@@ -80,7 +80,9 @@ const KEY_COLUMNS: &str = "id, app_id, env, name, hint, created_at, revoked_at";
 
 impl Store {
     /// `Duplicate { field: "shop" }` when another app serves the same shop.
+    /// The app gets its two publishable keys with it.
     pub async fn create_app(&self, app: &App) -> Result<()> {
+        let mut tx = self.writer().await?.begin().await?;
         sqlx::query(
             "INSERT INTO apps (id, name, shop_domain, api_access, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -89,9 +91,11 @@ impl Store {
         .bind(app.shop_domain.as_deref())
         .bind(i64::from(app.api_access))
         .bind(app.created_at.as_micros())
-        .execute(self.writer().await?)
+        .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, &[("shop_domain", "shop")]))?;
+        crate::accounts::insert_publishable_keys(&mut tx, &app.id, app.created_at).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -15,20 +15,31 @@ pub(crate) const TTL: Duration = Duration::from_secs(1);
 /// Bounds the memory a flood of distinct valid keys could take; the cache starts afresh then.
 const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Default)]
-pub(crate) struct KeyCache {
-    /// By the key's hash; only keys that exist are kept, so a new key works at once.
-    entries: Mutex<HashMap<String, (KeyOwner, Instant)>>,
+/// Secret keys by their hash; only keys that exist are kept, so a new key works at once.
+pub(crate) type KeyCache = TtlCache<KeyOwner>;
+
+/// Entries by a key's text, each used for `TTL`. Also keeps the environments of publishable
+/// keys, with their settings (see `accounts`).
+pub(crate) struct TtlCache<V> {
+    entries: Mutex<HashMap<String, (V, Instant)>>,
 }
 
-impl KeyCache {
-    pub(crate) fn get(&self, key_hash: &str) -> Option<KeyOwner> {
+impl<V> Default for TtlCache<V> {
+    fn default() -> Self {
+        TtlCache {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<V: Clone> TtlCache<V> {
+    pub(crate) fn get(&self, key_hash: &str) -> Option<V> {
         let entries = self.entries.lock().ok()?;
         let (owner, at) = entries.get(key_hash)?;
         (at.elapsed() < TTL).then(|| owner.clone())
     }
 
-    pub(crate) fn put(&self, key_hash: &str, owner: &KeyOwner) {
+    pub(crate) fn put(&self, key_hash: &str, owner: &V) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();

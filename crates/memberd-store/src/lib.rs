@@ -7,6 +7,7 @@
 //! the event log is the outbox.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod apps;
 mod connections;
 mod contracts;
@@ -27,11 +28,13 @@ mod read_cache;
 mod reads;
 mod rows;
 mod scheduler;
+mod secure_content;
 mod sql;
 mod test_clocks;
 mod wal_index;
 mod webhooks;
 
+pub use accounts::{ClientEnv, PublishableKey, SigningKeyRow};
 pub use apps::{ApiKey, App, KeyOwner, PartnerKey};
 pub use connections::{ConnectionRequest, ConnectionView};
 pub use contracts::{ContractFilter, ContractView};

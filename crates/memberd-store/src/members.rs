@@ -1,9 +1,10 @@
 use memberd_core::{
     ConnectionStatus, CustomFields, DomainError, Email, Member, MemberId, MetaData, NewEvent,
-    PlanId, Scope, TestClockId, Timestamp,
+    PlanId, Scope, Session, SessionEnd, SessionId, TestClockId, Timestamp,
 };
 use sqlx::AnyConnection;
 
+use crate::accounts;
 use crate::connections::{connect_in, load_views_with, lock_member};
 use crate::plans::{into_page, page_tail};
 use crate::read_cache::Lookup;
@@ -207,16 +208,23 @@ impl Store {
     }
 
     /// Inserts a member and connects them to free plans, all or nothing: a paid or unknown
-    /// plan leaves no member behind. The error names the plan as `plans[i].planId`.
+    /// plan leaves no member behind. The error names the plan as `plans[i].planId`. With a
+    /// session, the member is logged in too (a sign-up).
     pub async fn insert_member_with_free_plans(
         &self,
         scope: &Scope,
         member: &Member,
         event: &NewEvent,
         plans: &[PlanId],
+        session: Option<&Session>,
     ) -> Result<MemberView> {
         let mut tx = self.begin_write().await?;
         insert_row(&mut tx, scope, member).await?;
+        let mut member = member.clone();
+        if let Some(session) = session {
+            accounts::insert_session(&mut tx, scope, session).await?;
+            member.last_login = Some(session.created_at);
+        }
         let now = member.created_at;
         events::record(&mut tx, scope, std::slice::from_ref(event), now).await?;
         count_members(&mut tx, self.backend, scope, 1).await?;
@@ -248,7 +256,7 @@ impl Store {
         }
         self.commit_write(tx, Some(scope)).await?;
         Ok(MemberView {
-            member: member.clone(),
+            member,
             connections,
         })
     }
@@ -381,10 +389,26 @@ impl Store {
 
     /// Loads a member, lets `change` decide the next state and its events (`None`: unchanged),
     /// and saves both in one transaction. Returns the member as it now stands.
+    /// A new password ends every session of the member.
     pub async fn update_member<F>(
         &self,
         scope: &Scope,
         id: &MemberId,
+        change: F,
+    ) -> Result<MemberView>
+    where
+        F: FnOnce(&Member) -> Result<Option<(Member, Vec<NewEvent>)>, DomainError> + Send,
+    {
+        self.update_member_keeping(scope, id, None, change).await
+    }
+
+    /// `update_member` for the member themselves: a new password ends their other sessions
+    /// and keeps `session`, the one they changed it from.
+    pub async fn update_member_keeping<F>(
+        &self,
+        scope: &Scope,
+        id: &MemberId,
+        session: Option<&SessionId>,
         change: F,
     ) -> Result<MemberView>
     where
@@ -425,6 +449,17 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
+        if next.password_hash != current.member.password_hash {
+            accounts::end_member_sessions_in(
+                &mut tx,
+                scope,
+                id,
+                session,
+                SessionEnd::PasswordChanged,
+                next.updated_at,
+            )
+            .await?;
+        }
         events::record(&mut tx, scope, &new_events, next.updated_at).await?;
         self.commit_write(tx, Some(scope)).await?;
         Ok(MemberView {
@@ -450,6 +485,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        accounts::end_member_sessions_in(&mut tx, scope, id, None, SessionEnd::MemberDeleted, now)
+            .await?;
         events::record(&mut tx, scope, &[NewEvent::member_deleted(id)], now).await?;
         count_members(&mut tx, self.backend, scope, -1).await?;
         self.commit_write(tx, Some(scope)).await?;

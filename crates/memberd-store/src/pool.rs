@@ -6,7 +6,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Connection, Executor};
 
-use crate::key_cache::KeyCache;
+use crate::key_cache::{KeyCache, TtlCache};
 use crate::read_cache::ReadCache;
 use crate::reads::{end_idle_snapshots, DirectSqlite, Reader, Session};
 use crate::rows::Columns;
@@ -53,6 +53,10 @@ pub struct Store {
     pub(crate) fast: Option<Arc<DirectSqlite>>,
     /// Keys recently looked up (see `key_cache`).
     pub(crate) keys: Arc<KeyCache>,
+    /// Publishable keys recently looked up, with their environments' settings.
+    pub(crate) client_envs: Arc<TtlCache<Option<crate::ClientEnv>>>,
+    /// Every environment's allowed origins, for CORS preflights.
+    pub(crate) all_origins: Arc<TtlCache<Arc<Vec<Vec<memberd_core::account::OriginPattern>>>>>,
     /// The hottest reads, once `start_read_cache` is called (see `read_cache`).
     pub(crate) read_cache: Arc<ReadCache>,
 }
@@ -155,6 +159,8 @@ impl Store {
                     backend,
                     fast,
                     keys: Arc::default(),
+                    client_envs: Arc::default(),
+                    all_origins: Arc::default(),
                     read_cache,
                 })
             }
@@ -185,6 +191,8 @@ impl Store {
                     backend,
                     fast: None,
                     keys: Arc::default(),
+                    client_envs: Arc::default(),
+                    all_origins: Arc::default(),
                     read_cache: Arc::new(ReadCache::for_postgres(url)),
                 })
             }

@@ -65,6 +65,9 @@ pub enum Command {
     /// Manage secret API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the keys that sign members' session tokens (published at /.well-known/jwks.json).
+    #[command(subcommand)]
+    SigningKeys(SigningKeysCommand),
     /// Manage partner keys: the `X-App-Key` of an integration that works with every store.
     #[command(subcommand)]
     Partners(PartnersCommand),
@@ -157,6 +160,28 @@ pub struct ServeArgs {
     #[arg(long, env = "MEMBERD_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// The URL members' browsers and your sites reach this server at, such as
+    /// `https://members.example.com`: the issuer (`iss`) of member tokens. By default
+    /// `http://` and the address it listens on; set it in production.
+    #[arg(long, env = "MEMBERD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Failed logins allowed per email address and per client address in each window, before
+    /// logins from there are answered with 429.
+    #[arg(long, env = "MEMBERD_LOGIN_FAILURE_LIMIT", default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_failure_limit: u32,
+
+    /// Member sign-ups allowed per client address in each window.
+    #[arg(long, env = "MEMBERD_SIGNUP_LIMIT", default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub signup_limit: u32,
+
+    /// The window of the login and sign-up limits, in seconds.
+    #[arg(long, env = "MEMBERD_LOGIN_WINDOW_SECS", default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub login_window_secs: u64,
+
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 
@@ -222,13 +247,39 @@ pub enum AppsCommand {
     },
     /// List the apps.
     List,
-    /// Change an app: turn its direct API access on or off.
+    /// Change an app: its direct API access, and the member-facing API's settings of one
+    /// environment (--env).
+    #[command(
+        after_help = "Example: memberd apps update app_… --env live --allowed-origins https://example.com,https://www.example.com"
+    )]
     Update {
         /// The app (`app_…`).
         id: String,
         /// Whether the store's merchant keys work on their own; without it they need a partner key.
         #[arg(long, value_enum)]
-        api_access: Switch,
+        api_access: Option<Switch>,
+        /// The environment whose member-facing settings change.
+        #[arg(long, value_enum, default_value_t = EnvArg::Sandbox)]
+        env: EnvArg,
+        /// The site origins browsers may call the member-facing API from, comma-separated
+        /// (`https://example.com`, `http://localhost:*` for any port); `default` for the
+        /// environment's default (sandbox: the loopback origins; live: none).
+        #[arg(long, value_delimiter = ',')]
+        allowed_origins: Option<Vec<String>>,
+        /// Whether members may sign up themselves.
+        #[arg(long, value_enum)]
+        signup: Option<Switch>,
+        /// How long a member's session lasts, in days (1 to 365).
+        #[arg(long)]
+        session_lifetime_days: Option<i64>,
+        /// The shortest password a member may choose (6 to 128).
+        #[arg(long)]
+        password_min_length: Option<i64>,
+    },
+    /// Show an app's environments: their publishable keys and member-facing settings.
+    Show {
+        /// The app (`app_…`).
+        id: String,
     },
 }
 
@@ -256,6 +307,16 @@ pub enum PartnersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SigningKeysCommand {
+    /// Start signing new tokens with a new key. The old keys stay published until the tokens
+    /// they signed have expired, so no member is logged out; running servers take the new
+    /// key within 30 seconds.
+    Rotate,
+    /// List the signing keys (never their private halves).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a secret key for one environment of an app, and print it once.
     Create {
@@ -269,7 +330,7 @@ pub enum KeysCommand {
         #[arg(long, default_value = "default")]
         name: String,
     },
-    /// List keys (never their secrets).
+    /// List keys (never their secrets), and each environment's publishable key.
     List {
         /// Only the keys of this app (`app_…`).
         #[arg(long)]

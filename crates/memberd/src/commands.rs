@@ -70,6 +70,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             result
         }
+        Command::SigningKeys(command) => {
+            let store = open(&db).await?;
+            let result = crate::accounts::signing_keys(&store, command).await;
+            store.close().await;
+            result
+        }
         Command::Partners(command) => {
             let store = open(&db).await?;
             let result = partners(&store, command).await;
@@ -167,6 +173,16 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         read_cache_lifetime: Duration::from_millis(args.read_cache_ms),
         redis_url: args.redis_url.map(memberd_server::config::RedisUrl),
+        public_url: args
+            .public_url
+            .as_deref()
+            .map(parse_public_url)
+            .transpose()?,
+        logins: memberd_server::config::LoginLimits {
+            failures: args.login_failure_limit,
+            signups: args.signup_limit,
+            window: Duration::from_secs(args.login_window_secs),
+        },
     };
     let store = open(db).await?;
     let limits = memberd_server::state::rate_limiter(&config, &store)
@@ -191,6 +207,11 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
                 app.name, app.id
             );
             print_keys(&keys);
+            println!("Its publishable keys, for browsers (@memberstack/dom's publicKey):");
+            for key in store.list_publishable_keys(Some(&app.id)).await? {
+                println!("  {:<8} {}", key.env.as_str(), key.key);
+            }
+            println!("Members' sites use {base}/memberstack/client as the SDK's domain.");
             if let Some(sandbox) = keys.first() {
                 println!();
                 println!(
@@ -265,6 +286,18 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
+/// `--public-url`: an http(s) URL, kept without a trailing slash (it is the tokens' `iss`).
+fn parse_public_url(raw: &str) -> anyhow::Result<String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(url.to_owned()),
+        _ => bail!("--public-url must be an http:// or https:// URL such as https://members.example.com, got {raw:?}"),
+    }
+}
+
 fn print_keys(keys: &[NewKey]) {
     for key in keys {
         println!(
@@ -308,8 +341,36 @@ async fn apps(store: &Store, command: AppsCommand) -> anyhow::Result<()> {
             print_keys(&keys);
             Ok(())
         }
-        AppsCommand::Update { id, api_access } => {
+        AppsCommand::Show { id } => crate::accounts::show(store, &parse_app_id(&id)?).await,
+        AppsCommand::Update {
+            id,
+            api_access,
+            env,
+            allowed_origins,
+            signup,
+            session_lifetime_days,
+            password_min_length,
+        } => {
             let app_id = parse_app_id(&id)?;
+            let settings = crate::accounts::SettingsArgs {
+                env,
+                allowed_origins,
+                signup,
+                session_lifetime_days,
+                password_min_length,
+            };
+            if api_access.is_none() && settings.is_empty() {
+                bail!("say what to change: --api-access, --allowed-origins, --signup, --session-lifetime-days or --password-min-length (see --help)");
+            }
+            if store.get_app(&app_id).await?.is_none() {
+                bail!("no such app: {app_id} (see `memberd apps list`)");
+            }
+            if !settings.is_empty() {
+                crate::accounts::update_settings(store, &app_id, settings).await?;
+            }
+            let Some(api_access) = api_access else {
+                return Ok(());
+            };
             let on = matches!(api_access, Switch::On);
             if !store.set_api_access(&app_id, on).await? {
                 bail!("no such app: {app_id} (see `memberd apps list`)");
@@ -457,7 +518,7 @@ async fn keys(store: &Store, command: KeysCommand) -> anyhow::Result<()> {
                     key.hint
                 );
             }
-            Ok(())
+            crate::accounts::print_publishable_keys(store, app_id.as_ref()).await
         }
         KeysCommand::Revoke { id } => {
             let key_id =

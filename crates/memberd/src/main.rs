@@ -1,6 +1,7 @@
 //! The `memberd` command: parses the command line and hands over to the library.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod cli;
 mod commands;
 mod import;

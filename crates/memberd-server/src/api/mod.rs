@@ -2,6 +2,7 @@
 //! document), assembled into one router.
 
 pub mod appstle;
+pub mod client;
 pub mod memberstack;
 pub mod native;
 pub mod openapi;
@@ -15,6 +16,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, NativeErrors};
 use crate::middleware::{self, Face};
@@ -28,6 +31,10 @@ pub fn router(state: AppState) -> Router {
     openapi.merge(memberstack_doc);
     let (appstle, appstle_doc) = appstle::router(&state);
     openapi.merge(appstle_doc);
+    let (client, client_doc) = client::router(&state);
+    openapi.merge(client_doc);
+    let (well_known, well_known_doc) = OpenApiRouter::new().routes(routes!(jwks)).split_for_parts();
+    openapi.merge(well_known_doc);
     openapi::complete(&mut openapi);
     openapi_text::apply(&mut openapi);
     let openapi_json = openapi
@@ -45,6 +52,8 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(v1)
+        .merge(well_known)
+        .merge(client)
         .merge(memberstack)
         .merge(appstle)
         .fallback(not_found)
@@ -75,6 +84,32 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+/// A JSON Web Key Set, as RFC 7517 writes it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JwkSet {
+    /// The ES256 keys (`kty: EC`, `crv: P-256`) member tokens are signed with, by `kid`.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// The public keys member tokens are signed with, for sites that verify them offline (with
+/// `jose`'s `createRemoteJWKSet`, say). Needs no key.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "members",
+    responses((status = 200, body = JwkSet)))]
+async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let keys = state.tokens().jwks().await.map_err(|err| {
+        tracing::error!(error = %err, "could not load the token signing keys");
+        ApiError::internal()
+    })?;
+    Ok((
+        [
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        Json(keys),
+    ))
 }
 
 async fn not_found() -> ApiError {

@@ -96,17 +96,69 @@ fn needs_no_field(
 
 type Schemas = std::collections::BTreeMap<String, Schema>;
 
+/// The member-facing API's operations: a publishable key always, a member's token where the
+/// route needs one; no rate limit or Idempotency-Key (a browser sends neither), and refusals
+/// in the SDK's envelope.
+fn complete_client_operation(path: &str, method: &str, operation: &mut Operation) {
+    operation.operation_id = Some(operation_id(method, path));
+    operation.security = Some(vec![
+        SecurityRequirement::new("publishableKey", Vec::<String>::new()),
+        SecurityRequirement::new("publishableKey", Vec::<String>::new())
+            .add("memberToken", Vec::<String>::new()),
+    ]);
+    let envelope = "ClientErrorEnvelope";
+    add(
+        operation,
+        "400",
+        error_response(envelope, "The request is not valid").build(),
+    );
+    add(
+        operation,
+        "401",
+        error_response(
+            envelope,
+            "No publishable key or an unknown one, or no member's token (or a dead one) where the call needs one",
+        )
+        .build(),
+    );
+    add(
+        operation,
+        "403",
+        error_response(
+            envelope,
+            "The page's origin is not among the app's allowed origins",
+        )
+        .build(),
+    );
+    if operation.request_body.is_some() {
+        add(
+            operation,
+            "413",
+            error_response(envelope, "The body is larger than the server accepts").build(),
+        );
+    }
+}
+
 fn complete_operation(path: &str, method: &str, operation: &mut Operation, schemas: &Schemas) {
-    let envelope = envelope_of(path);
-    let post = method == "post";
-    let has_body = operation.request_body.is_some();
-    // Every body extractor reads an empty body as `{}`: a body whose fields are all optional
-    // may be left out.
+    if path.starts_with("/.well-known/") {
+        operation.operation_id = Some(operation_id(method, path));
+        operation.security = Some(Vec::new());
+        return;
+    }
+    if path.starts_with("/memberstack/client/") {
+        complete_client_operation(path, method, operation);
+        return;
+    }
+    // Every body extractor of these faces reads an empty body as `{}`: a body whose fields are
+    // all optional may be left out (the member-facing API refuses an empty body).
     if let Some(body) = operation.request_body.as_mut() {
         if needs_no_field(schemas, body) {
             body.required = Some(Required::False);
         }
     }
+    let envelope = envelope_of(path);
+    let post = method == "post";
+    let has_body = operation.request_body.is_some();
 
     // The handlers' names (`create`, `list`) repeat across resources and faces; an operation
     // id must be unique in the document, so it is made from the method and the path.

@@ -1,5 +1,5 @@
-//! The hottest reads — the access check's grants, Appstle's membership status and a member
-//! by id — kept in memory, so that a gated page costs no round trip to the database.
+//! The hottest reads — the access check's grants, Appstle's membership status, a member by
+//! id and a member's session — kept in memory, so that a gated page costs no round trip to the database.
 //!
 //! On PostgreSQL every read was a round trip to a server on the same cores: at 12,500 access
 //! checks a second memberd and PostgreSQL each used a core, most of it waking each other up.
@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use memberd_core::access::Grant;
-use memberd_core::{MemberId, Scope};
+use memberd_core::{MemberId, Scope, SessionId};
 use rustc_hash::FxHashMap;
 use sqlx::AnyPool;
 use tokio::task::AbortHandle;
@@ -51,6 +51,8 @@ pub(crate) type Grants = Option<(Vec<String>, Vec<Grant>)>;
 pub(crate) type Contracts = Option<Vec<ContractView>>;
 /// A member, as `Store::get_member` returns them.
 pub(crate) type Member = Option<MemberView>;
+/// A member's session, as `Store::get_session` returns it.
+pub(crate) type Session = Option<memberd_core::Session>;
 
 /// What a read learns from the cache before asking the database.
 pub(crate) enum Lookup<T> {
@@ -123,6 +125,7 @@ struct Entries {
     grants: FxHashMap<MemberId, (Arc<Grants>, Instant)>,
     contracts: FxHashMap<String, (Arc<Contracts>, Instant)>,
     members: FxHashMap<MemberId, (Arc<Member>, Instant)>,
+    sessions: FxHashMap<SessionId, (Arc<Session>, Instant)>,
 }
 
 impl ReadCache {
@@ -243,6 +246,20 @@ impl ReadCache {
         self.put(scope, seen, |e| &mut e.members, id, member);
     }
 
+    pub(crate) fn session(&self, scope: &Scope, id: &SessionId) -> Lookup<Session> {
+        self.lookup(scope, |e| &e.sessions, id)
+    }
+
+    pub(crate) fn put_session(
+        &self,
+        scope: &Scope,
+        id: &SessionId,
+        session: &Session,
+        seen: Option<u64>,
+    ) {
+        self.put(scope, seen, |e| &mut e.sessions, id, session);
+    }
+
     /// Drops what is cached of `scope` after a change to it made here has committed, and
     /// tells the other nodes (on PostgreSQL).
     pub(crate) async fn changed_here(&self, scope: &Scope, pool: &AnyPool) {
@@ -266,7 +283,10 @@ impl ReadCache {
         if let Some(mut state) = self.state() {
             state.generation += 1;
             if let Some(gone) = state.scopes.remove(scope) {
-                state.entries -= gone.grants.len() + gone.contracts.len() + gone.members.len();
+                state.entries -= gone.grants.len()
+                    + gone.contracts.len()
+                    + gone.members.len()
+                    + gone.sessions.len();
             }
         }
     }

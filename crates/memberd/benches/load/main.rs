@@ -17,6 +17,7 @@
 //! `scale-out`: that section alone). Prints one table per backend, then the scale-out's, in
 //! Markdown.
 
+mod accounts;
 mod procs;
 mod report;
 mod scale_out;

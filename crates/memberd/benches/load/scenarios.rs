@@ -36,6 +36,8 @@ pub struct BackendReport {
     pub idle: Memory,
     pub peak: Memory,
     pub webhooks: Webhooks,
+    /// The access check at half its peak beside a storm of failed logins, and their rate.
+    pub beside_failed_logins: (Figures, Figures),
 }
 
 pub struct Webhooks {
@@ -349,6 +351,19 @@ async fn run_backend(
         });
     }
 
+    // On a server of its own, whose login limit no load reaches; the members sign up in the
+    // creates' app, which no later figure reads.
+    let accounts = crate::accounts::measure(
+        backend,
+        url,
+        &creates.sandbox,
+        (&access_path, &main.sandbox, access_peak),
+        &load,
+        &settings.dir,
+    )
+    .await;
+    measured.extend(accounts.measured);
+
     progress(backend, "webhooks, end to end");
     let webhooks = webhooks(&api, &hooks, "w", |target| {
         wrk::run(&server.base, target, &load, &settings.dir)
@@ -365,6 +380,7 @@ async fn run_backend(
         idle,
         peak,
         webhooks,
+        beside_failed_logins: (accounts.access_under_login_storm, accounts.failed_logins),
     }
 }
 

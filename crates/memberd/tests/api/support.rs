@@ -27,6 +27,13 @@ pub struct TestApp {
     pub live_key: String,
     /// The sandbox key of a second app.
     pub other_app_key: String,
+    /// The first app, the audience of its members' tokens.
+    pub app_id: String,
+    /// The publishable keys of the first app's sandbox and live environments, and of the
+    /// second app's sandbox: what browsers send to the member-facing API.
+    pub publishable_key: String,
+    pub live_publishable_key: String,
+    pub other_publishable_key: String,
     pub store: Store,
     /// The database the server runs on, for running the `memberd` binary against it.
     pub database_url: String,
@@ -108,8 +115,16 @@ impl TestApp {
             }
         };
         store.migrate().await.unwrap();
-        let (_, keys) = ops::create_app(&store, "First", None).await.unwrap();
-        let (_, other) = ops::create_app(&store, "Second", None).await.unwrap();
+        let (first, keys) = ops::create_app(&store, "First", None).await.unwrap();
+        let (second, other) = ops::create_app(&store, "Second", None).await.unwrap();
+        let publishable = store.list_publishable_keys(None).await.unwrap();
+        let publishable_of = |app: &memberd_core::AppId, env: Environment| {
+            publishable
+                .iter()
+                .find(|k| &k.app_id == app && k.env == env)
+                .map(|k| k.key.clone())
+                .expect("every environment has a publishable key")
+        };
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -128,6 +143,10 @@ impl TestApp {
             key: secret_of(&keys, Environment::Sandbox),
             live_key: secret_of(&keys, Environment::Live),
             other_app_key: secret_of(&other, Environment::Sandbox),
+            app_id: first.id.to_string(),
+            publishable_key: publishable_of(&first.id, Environment::Sandbox),
+            live_publishable_key: publishable_of(&first.id, Environment::Live),
+            other_publishable_key: publishable_of(&second.id, Environment::Sandbox),
             store,
             database_url,
             shutdown: Some(tx),

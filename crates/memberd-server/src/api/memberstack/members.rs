@@ -332,7 +332,7 @@ pub async fn create(
     }
     let view = state
         .store()
-        .insert_member_with_free_plans(&auth.scope, &member, &event, &plans)
+        .insert_member_with_free_plans(&auth.scope, &member, &event, &plans, None)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -458,4 +458,23 @@ pub async fn remove_plan(
         .remove_free_plan(&auth.scope, &member, &plan, state.now())
         .await?;
     Ok("OK")
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyTokenIn {
+    token: String,
+}
+
+/// `POST members/verify-token` `{token}`: the claims of a member's live token, as
+/// Memberstack's Admin REST API answers them; a token that fails any check is a 401.
+#[utoipa::path(post, path = "/members/verify-token", tag = "memberstack 2.0", request_body = VerifyTokenIn,
+    responses((status = 200, body = Single<crate::api::native::accounts::TokenClaims>),
+        (status = 400, body = MsErrorEnvelope)))]
+pub async fn verify_token(
+    State(state): State<AppState>,
+    auth: Authed,
+    ValidJson(body, _): Body<VerifyTokenIn>,
+) -> MsResult<Json<Single<crate::api::native::accounts::TokenClaims>>> {
+    let (claims, _) = crate::api::native::accounts::verify(&state, &auth, &body.token).await?;
+    Ok(Json(Single { data: claims }))
 }

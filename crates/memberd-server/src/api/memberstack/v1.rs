@@ -250,7 +250,7 @@ pub async fn create(
     member.password_hash = hashed(input.password).await?;
     let view = state
         .store()
-        .insert_member_with_free_plans(&auth.scope, &member, &event, &plans)
+        .insert_member_with_free_plans(&auth.scope, &member, &event, &plans, None)
         .await
         .map_err(|e| {
             let mut err = ApiError::from(e);

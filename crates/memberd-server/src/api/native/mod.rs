@@ -1,6 +1,7 @@
 //! The native API, `/v1`: memberd's own face, which every later face and tool can rely on.
 
 pub mod access;
+pub mod accounts;
 pub mod analytics;
 pub mod connections;
 pub mod events;
@@ -8,6 +9,7 @@ pub mod members;
 pub mod page;
 pub mod payment_methods;
 pub mod plans;
+pub mod secure_content;
 pub mod test_clocks;
 pub mod webhooks;
 
@@ -37,6 +39,8 @@ use crate::state::AppState;
         (name = "webhooks", description = "Signed delivery of every event to your endpoints"),
         (name = "billing", description = "Payment methods and the sandbox gateway"),
         (name = "test clocks", description = "Sandbox clocks that move time on for their members"),
+        (name = "app", description = "The key's app, and the settings of members' own accounts"),
+        (name = "secure content", description = "Content handed only to members whose plans unlock it"),
     )
 )]
 struct NativeDoc;
@@ -54,6 +58,16 @@ impl Modify for SecuritySchemes {
             "apiKey",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-KEY"))),
         );
+        // The member-facing API's (`/memberstack/client/`): an environment's publishable key,
+        // and a member's session token.
+        components.add_security_scheme(
+            "publishableKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "memberToken",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -65,6 +79,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plans::archive))
         .routes(routes!(members::create, members::list))
         .routes(routes!(members::retrieve, members::update, members::delete))
+        .routes(routes!(accounts::list_sessions))
+        .routes(routes!(accounts::revoke_sessions))
+        .routes(routes!(accounts::end_session))
+        .routes(routes!(accounts::verify_token))
+        .routes(routes!(accounts::retrieve_app, accounts::update_app))
+        .routes(routes!(secure_content::create, secure_content::list))
+        .routes(routes!(
+            secure_content::retrieve,
+            secure_content::update,
+            secure_content::delete
+        ))
         .routes(routes!(connections::connect, connections::list_for_member))
         .routes(routes!(connections::retrieve))
         .routes(routes!(connections::cancel))
