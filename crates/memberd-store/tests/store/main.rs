@@ -10,6 +10,7 @@ use memberd_store::{
 };
 use serde_json::json;
 
+mod accounts;
 mod attempts;
 mod cached_reads;
 mod common;
@@ -18,6 +19,10 @@ mod fan_out;
 mod idempotency;
 mod rate_limits;
 
+use accounts::{
+    each_environment_has_a_publishable_key_with_its_settings, failed_logins_are_counted_in_windows,
+    nodes_starting_together_make_one_signing_key,
+};
 use attempts::attempts_recorded_together_apply_in_order;
 use event_log::concurrent_creates_are_logged_and_counted_once;
 use idempotency::{
@@ -472,4 +477,7 @@ both_backends!(
     a_run_out_claim_is_taken_over,
     concurrent_creates_are_logged_and_counted_once,
     attempts_recorded_together_apply_in_order,
+    failed_logins_are_counted_in_windows,
+    nodes_starting_together_make_one_signing_key,
+    each_environment_has_a_publishable_key_with_its_settings,
 );

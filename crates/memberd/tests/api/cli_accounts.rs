@@ -1,0 +1,189 @@
+//! The command line of members' own accounts, run as an operator would: the publishable keys
+//! `memberd serve` and `memberd keys list` print, `memberd apps update` and `apps show` for an
+//! environment's settings, and `memberd signing-keys rotate`, which logs no member out.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::cli::{memberd, temp_db, Served};
+
+fn run(args: &[&str], database_url: &str) -> std::process::Output {
+    memberd()
+        .args(args)
+        .args(["--database-url", database_url])
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Signs a member up through the member-facing API and returns their access token.
+async fn sign_up(base: &str, publishable: &str, email: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/memberstack/client/auth/signup"))
+        .header("X-API-Key", publishable)
+        .json(&json!({"email": email, "password": "cli password 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["data"]["tokens"]["accessToken"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+async fn verify(base: &str, secret: &str, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(format!("{base}/v1/tokens/verify"))
+        .bearer_auth(secret)
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The `kid` in a token's header.
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().expect("a JWT");
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("base64url");
+    let header: Value = serde_json::from_slice(&header).expect("a JSON header");
+    header["kid"].as_str().expect("a kid").to_owned()
+}
+
+async fn published_kids(base: &str) -> Vec<String> {
+    let jwks: Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            assert!(k.get("d").is_none(), "a private key is published: {k}");
+            k["kid"].as_str().expect("a kid").to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishable_keys_settings_and_signing_keys_from_the_command_line() {
+    let (dir, url) = temp_db();
+    // The issuer stays the same across the restart below, whatever port each start gets.
+    let public = ["--public-url", "https://members.example.com/"];
+    let served = Served::start_with(&url, &public);
+    let printed = served.printed.join("\n");
+    let publishable = served
+        .secret("pk_sb_")
+        .expect("serve prints the sandbox publishable key");
+    let live_publishable = served.secret("pk_live_").expect("and the live one");
+    let secret = served.secret("sk_sb_").expect("and the sandbox secret key");
+    assert!(
+        printed.contains(&format!("{}/memberstack/client", served.base)),
+        "serve says what the SDK's domain is: {printed}"
+    );
+    let app = printed
+        .split(|c: char| c == '(' || c == ')' || c.is_whitespace())
+        .find(|w| w.starts_with("app_"))
+        .expect("serve names the app")
+        .to_owned();
+
+    let listed = run(&["keys", "list"], &url);
+    assert!(listed.status.success());
+    let listed = text(&listed.stdout);
+    assert!(
+        listed.contains(&publishable) && listed.contains(&live_publishable),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&secret),
+        "a secret is never listed: {listed}"
+    );
+
+    // Live answers no origin until one is set; a bad one is refused by its flag's name.
+    let bad = run(
+        &[
+            "apps",
+            "update",
+            &app,
+            "--env",
+            "live",
+            "--allowed-origins",
+            "shop.example",
+        ],
+        &url,
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--allowed-origins"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let updated = run(
+        &[
+            "apps",
+            "update",
+            &app,
+            "--env",
+            "live",
+            "--allowed-origins",
+            "https://shop.example,http://localhost:*",
+            "--session-lifetime-days",
+            "30",
+        ],
+        &url,
+    );
+    assert!(updated.status.success(), "{}", text(&updated.stderr));
+    let shown = run(&["apps", "show", &app], &url);
+    let shown = text(&shown.stdout);
+    assert!(
+        shown.contains("https://shop.example, http://localhost:*"),
+        "{shown}"
+    );
+    assert!(shown.contains("30 days"), "{shown}");
+    assert!(
+        shown.contains("(the default)"),
+        "sandbox keeps its default: {shown}"
+    );
+    let nothing = run(&["apps", "update", &app], &url);
+    assert!(
+        !nothing.status.success(),
+        "an update that changes nothing says so"
+    );
+
+    // A rotation logs nobody out: the old key verifies what it signed, and both are published.
+    let before = sign_up(&served.base, &publishable, "before@example.com").await;
+    let rotated = run(&["signing-keys", "rotate"], &url);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    served.stop();
+    let served = Served::start_with(&url, &public);
+    assert_eq!(verify(&served.base, &secret, &before).await, StatusCode::OK);
+    let after = sign_up(&served.base, &publishable, "after@example.com").await;
+    assert_ne!(
+        kid_of(&before),
+        kid_of(&after),
+        "new tokens are signed with the new key"
+    );
+    let kids = published_kids(&served.base).await;
+    assert!(
+        kids.contains(&kid_of(&before)) && kids.contains(&kid_of(&after)),
+        "{kids:?}"
+    );
+    let keys = text(&run(&["signing-keys", "list"], &url).stdout);
+    assert!(
+        keys.contains("signs new tokens") && keys.contains("retired"),
+        "{keys}"
+    );
+    served.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
