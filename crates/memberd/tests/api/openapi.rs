@@ -59,14 +59,23 @@ async fn the_document_and_the_router_agree(app: Arc<TestApp>) {
     .await
     .unwrap();
     let store_key = store_keys[0].secret.clone();
-    for face in ["/v1/", "/memberstack/", "/api/external/v2/"] {
+    for face in [
+        "/v1/",
+        "/memberstack/",
+        "/api/external/v2/",
+        "/memberstack/client/",
+        "/.well-known/",
+    ] {
         assert!(
             paths.keys().any(|p| p.starts_with(face)),
             "{face} is documented"
         );
     }
     for (path, item) in paths {
-        let concrete = path.replace("{id}", "x_unknown");
+        let concrete = path
+            .replace("{id}", "x_unknown")
+            .replace("{planId}", "x_unknown")
+            .replace("{table}", "x_unknown");
         for method in METHODS {
             let documented = item.get(*method).is_some();
             let verb = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -77,8 +86,15 @@ async fn the_document_and_the_router_agree(app: Arc<TestApp>) {
                         app.url(&format!("{concrete}?shop=doc-store.myshopify.com")),
                     )
                     .header("X-API-Key", &store_key)
+            } else if path.starts_with("/memberstack/client/") {
+                // A browser: the publishable key, and no member logged in.
+                app.client
+                    .request(verb, app.url(&concrete))
+                    .header("X-API-Key", &app.publishable_key)
             } else if path.starts_with("/memberstack/") {
                 app.ms(verb, &concrete)
+            } else if path.starts_with("/.well-known/") {
+                app.client.request(verb, app.url(&concrete))
             } else {
                 assert!(path.starts_with("/v1/"), "{path}");
                 app.request(verb, &concrete)
@@ -101,7 +117,13 @@ async fn the_document_and_the_router_agree(app: Arc<TestApp>) {
                 .unwrap_or("");
             if documented {
                 assert!(
-                    code != "route_not_found" && code != "method_not_allowed",
+                    ![
+                        "route_not_found",
+                        "method_not_allowed",
+                        "route-not-found",
+                        "method-not-allowed"
+                    ]
+                    .contains(&code),
                     "{method} {path} is documented but not served: {body}"
                 );
                 let operation = &item[*method];
@@ -237,6 +259,18 @@ async fn every_operation_documents_the_common_answers(app: Arc<TestApp>) {
             ids.insert(id.clone()),
             "{what}: operationId {id} is not unique"
         );
+        if path.starts_with("/.well-known/") {
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([]),
+                "{what} needs no key"
+            );
+            continue;
+        }
+        if path.starts_with("/memberstack/client/") {
+            member_facing_operation(&what, &operation);
+            continue;
+        }
         assert_eq!(
             operation["security"],
             serde_json::json!([{"bearer": []}, {"apiKey": []}]),
@@ -277,6 +311,34 @@ async fn every_operation_documents_the_common_answers(app: Arc<TestApp>) {
     // A pause can be refused for its resumeAt.
     let pause = &doc["paths"]["/v1/plan-connections/{id}/pause"]["post"]["responses"];
     assert!(pause["400"].is_object());
+}
+
+/// A member-facing operation: a publishable key, with or without a member's token; refusals
+/// in the SDK's envelope; neither an Idempotency-Key nor a rate limit (browsers send neither).
+fn member_facing_operation(what: &str, operation: &Value) {
+    assert_eq!(
+        operation["security"],
+        serde_json::json!([{"publishableKey": []}, {"publishableKey": [], "memberToken": []}]),
+        "{what} takes a publishable key and, where it needs one, a member's token"
+    );
+    let mut expected = vec!["400", "401", "403"];
+    if operation.get("requestBody").is_some() {
+        expected.push("413");
+    }
+    for status in expected {
+        assert_eq!(
+            operation["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ClientErrorEnvelope",
+            "{what} documents {status} in the SDK's envelope"
+        );
+    }
+    let parameters = operation["parameters"].as_array().into_iter().flatten();
+    assert!(
+        !parameters
+            .into_iter()
+            .any(|p| p["name"] == "Idempotency-Key"),
+        "{what} takes no Idempotency-Key"
+    );
 }
 
 /// Parameters and bodies say the limits the server holds them to.
