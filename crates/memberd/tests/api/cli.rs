@@ -433,7 +433,19 @@ fn apps_and_keys_are_managed_from_the_command_line() {
         .to_owned();
 
     let keys = stdout(&run(&["keys", "list", "--app", &app_id], &url));
-    assert_eq!(keys.lines().count(), 4, "a header and three keys: {keys}");
+    let (secret_keys, publishable) = keys
+        .split_once("\n\n")
+        .expect("the publishable keys follow the secret keys");
+    assert_eq!(
+        secret_keys.lines().count(),
+        4,
+        "a header and three keys: {keys}"
+    );
+    assert_eq!(
+        publishable.lines().filter(|l| l.contains("pk_")).count(),
+        2,
+        "and a publishable key per environment: {keys}"
+    );
     assert!(keys.contains(&key_id) && keys.contains("ci"));
     assert!(!keys.contains(&secret), "secrets are never listed again");
 
