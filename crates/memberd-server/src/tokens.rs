@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+
+use rustc_hash::FxHashMap;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -42,14 +44,12 @@ pub struct Claims {
     pub sid: String,
 }
 
-impl Claims {
-    pub fn member_id(&self) -> Option<MemberId> {
-        MemberId::parse(&self.id)
-    }
-
-    pub fn session_id(&self) -> Option<SessionId> {
-        SessionId::parse(&self.sid)
-    }
+/// A token that verified: its claims, with the member and session they name.
+#[derive(Debug)]
+pub struct Verified {
+    pub claims: Claims,
+    pub member: MemberId,
+    pub session: SessionId,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,7 @@ struct Inner {
     issuer: String,
     keys: RwLock<Option<Keys>>,
     reload: tokio::sync::Mutex<Instant>,
-    verified: Mutex<HashMap<String, Claims>>,
+    verified: Mutex<FxHashMap<Box<str>, Arc<Verified>>>,
 }
 
 /// A new P-256 key pair as the store keeps it.
@@ -238,11 +238,11 @@ impl Tokens {
 
     /// The claims of a token this server signed, unexpired, with the type `member`. Whether
     /// its session is still live is for the caller to ask.
-    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
         let now_secs = crate::ops::now().as_unix_millis().div_euclid(1000);
-        if let Some(claims) = self.remembered(token) {
-            return if claims.exp > now_secs {
-                Ok(claims)
+        if let Some(verified) = self.remembered(token) {
+            return if verified.claims.exp > now_secs {
+                Ok(verified)
             } else {
                 Err(TokenError::Invalid)
             };
@@ -274,20 +274,30 @@ impl Tokens {
         if claims.kind != "member" {
             return Err(TokenError::Invalid);
         }
-        self.remember(token, &claims);
-        Ok(claims)
+        let (Some(member), Some(session)) =
+            (MemberId::parse(&claims.id), SessionId::parse(&claims.sid))
+        else {
+            return Err(TokenError::Invalid);
+        };
+        let verified = Arc::new(Verified {
+            claims,
+            member,
+            session,
+        });
+        self.remember(token, &verified);
+        Ok(verified)
     }
 
-    fn remembered(&self, token: &str) -> Option<Claims> {
+    fn remembered(&self, token: &str) -> Option<Arc<Verified>> {
         self.inner.verified.lock().ok()?.get(token).cloned()
     }
 
-    fn remember(&self, token: &str, claims: &Claims) {
-        if let Ok(mut verified) = self.inner.verified.lock() {
-            if verified.len() >= VERIFIED_MAX {
-                verified.clear();
+    fn remember(&self, token: &str, verified: &Arc<Verified>) {
+        if let Ok(mut remembered) = self.inner.verified.lock() {
+            if remembered.len() >= VERIFIED_MAX {
+                remembered.clear();
             }
-            verified.insert(token.to_owned(), claims.clone());
+            remembered.insert(token.into(), Arc::clone(verified));
         }
     }
 

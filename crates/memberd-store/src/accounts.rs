@@ -6,6 +6,8 @@ use memberd_core::{
     AppId, DomainError, EnvSettings, Environment, MemberId, Scope, Session, SessionEnd, SessionId,
     SettingsPatch, Timestamp,
 };
+use std::sync::Arc;
+
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
@@ -206,7 +208,7 @@ impl Store {
     /// The environment a publishable key names, with its settings: on the path of every
     /// member-facing request, so kept in memory for a second (a change made through this
     /// store is seen at once).
-    pub async fn client_env(&self, publishable_key: &str) -> Result<Option<ClientEnv>> {
+    pub async fn client_env(&self, publishable_key: &str) -> Result<Option<Arc<ClientEnv>>> {
         if let Some(found) = self.client_envs.get(publishable_key) {
             return Ok(found);
         }
@@ -224,14 +226,14 @@ impl Store {
         .await?;
         let found = row
             .map(|row| {
-                Ok::<_, StoreError>(ClientEnv {
+                Ok::<_, StoreError>(Arc::new(ClientEnv {
                     scope: Scope::new(
                         AppId::from_trusted(text(&row, "app_id")?),
                         env(&row, "env")?,
                     ),
                     app_name: text(&row, "name")?,
                     settings: settings_from_row(&row)?,
-                })
+                }))
             })
             .transpose()?;
         self.client_envs.put(publishable_key, &found);
@@ -260,7 +262,7 @@ impl Store {
                     };
                     lists.push(origins);
                 }
-                let lists = std::sync::Arc::new(lists);
+                let lists = Arc::new(lists);
                 self.all_origins.put("", &lists);
                 lists
             }

@@ -54,7 +54,7 @@ pub struct Store {
     /// Keys recently looked up (see `key_cache`).
     pub(crate) keys: Arc<KeyCache>,
     /// Publishable keys recently looked up, with their environments' settings.
-    pub(crate) client_envs: Arc<TtlCache<Option<crate::ClientEnv>>>,
+    pub(crate) client_envs: Arc<TtlCache<Option<Arc<crate::ClientEnv>>>>,
     /// Every environment's allowed origins, for CORS preflights.
     pub(crate) all_origins: Arc<TtlCache<Arc<Vec<Vec<memberd_core::account::OriginPattern>>>>>,
     /// The hottest reads, once `start_read_cache` is called (see `read_cache`).

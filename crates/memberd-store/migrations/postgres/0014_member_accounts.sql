@@ -44,6 +44,16 @@ CREATE TABLE member_sessions (
     end_reason TEXT
 );
 CREATE INDEX member_sessions_member ON member_sessions (app_id, env, member_id, seq);
+-- Sessions are read through the read cache, like members: a session ended outside memberd
+-- (plain SQL) is announced as 0013's triggers announce such writes to members.
+CREATE TRIGGER member_sessions_updated AFTER UPDATE ON member_sessions
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT
+    WHEN (current_setting('memberd.store', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION memberd_reads_changed();
+CREATE TRIGGER member_sessions_deleted AFTER DELETE ON member_sessions
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT
+    WHEN (current_setting('memberd.store', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION memberd_reads_changed();
 
 -- The server's token signing keys (ES256). The private half never leaves the database but to
 -- sign; a retired key is still published until the tokens it signed have expired.

@@ -395,3 +395,57 @@ async fn sqlite_cached_reads_see_each_commit_of_another_connection_at_once() {
     node.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A member's session is read from memory like the member; ended with plain SQL (an operator
+/// cleaning up by hand), it is seen ended on every node, announced by 0014's triggers.
+#[tokio::test]
+async fn postgres_a_session_ended_by_plain_sql_is_seen_ended() {
+    let Some((node, admin, name)) = postgres().await else {
+        return;
+    };
+    let scope = scope(&node).await;
+    let (member, created) = new_member("ses@example.com", None);
+    node.insert_member(&scope, &member, &created).await.unwrap();
+    let now = t("2026-05-01T00:00:00Z");
+    let session = memberd_core::Session::open(
+        member.id.clone(),
+        &memberd_core::EnvSettings::defaults(),
+        now,
+    );
+    node.open_session(&scope, &session).await.unwrap();
+    node.start_read_cache(std::time::Duration::from_secs(3600))
+        .await;
+    let ended = || async {
+        node.get_session(&scope, &session.id)
+            .await
+            .unwrap()
+            .expect("the session exists")
+            .ended_at
+            .is_some()
+    };
+    assert!(!ended().await);
+    let mut plain = sqlx::PgConnection::connect(&database_url(&name))
+        .await
+        .unwrap();
+    // Unannounced, the end stays unseen: the session is answered from memory.
+    node.execute_admin("ALTER TABLE member_sessions DISABLE TRIGGER member_sessions_updated")
+        .await
+        .unwrap();
+    sqlx::query("UPDATE member_sessions SET ended_at = 1 WHERE id = $1")
+        .bind(session.id.as_str())
+        .execute(&mut plain)
+        .await
+        .unwrap();
+    assert!(!ended().await, "served from memory");
+    node.execute_admin("ALTER TABLE member_sessions ENABLE TRIGGER member_sessions_updated")
+        .await
+        .unwrap();
+    sqlx::query("UPDATE member_sessions SET end_reason = 'revoked' WHERE id = $1")
+        .bind(session.id.as_str())
+        .execute(&mut plain)
+        .await
+        .unwrap();
+    eventually("the session", true, ended).await;
+    plain.close().await.unwrap();
+    drop_postgres(node, admin, name).await;
+}

@@ -31,7 +31,10 @@ pub async fn get_app(
 }
 
 /// The app as the SDK reads it, with its active plans.
-pub async fn app_of(state: &AppState, client: memberd_store::ClientEnv) -> ClientResult<ClientApp> {
+pub async fn app_of(
+    state: &AppState,
+    client: std::sync::Arc<memberd_store::ClientEnv>,
+) -> ClientResult<ClientApp> {
     let plans = state
         .store()
         .list_plans(
@@ -50,7 +53,7 @@ pub async fn app_of(state: &AppState, client: memberd_store::ClientEnv) -> Clien
     let plans: Vec<ClientPlan> = plans.items.iter().map(render::plan).collect();
     Ok(ClientApp {
         id: client.scope.app_id.to_string(),
-        name: client.app_name,
+        name: client.app_name.clone(),
         mode: client.scope.env.as_str(),
         plans,
         content_groups: Vec::new(),

@@ -88,9 +88,8 @@ pub fn layer(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         .allow_headers(SDK_HEADERS.map(HeaderName::from_static))
         .expose_headers([HeaderName::from_static("retry-after")])
         .max_age(MAX_AGE);
+    // A plain map of the response: axum's `map_response` would box a future per request.
     routes
         .layer(cors)
-        .layer(axum::middleware::map_response(|r: Response| async move {
-            strip_unless_allowed(r)
-        }))
+        .layer(tower::util::MapResponseLayer::new(strip_unless_allowed))
 }

@@ -15,6 +15,8 @@ pub mod member;
 pub mod misc;
 pub mod render;
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -28,7 +30,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::tokens::{Claims, TokenError};
+use crate::tokens::TokenError;
 
 pub const TAG: &str = "memberstack client";
 
@@ -155,7 +157,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The environment a request's publishable key names, checked against its `X-APP-ID` and
 /// `Origin`.
-pub struct Client(pub ClientEnv);
+pub struct Client(pub Arc<ClientEnv>);
 
 impl FromRequestParts<AppState> for Client {
     type Rejection = ClientError;
@@ -217,10 +219,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// A member's live session in the publishable key's environment.
 pub struct Member {
-    pub client: ClientEnv,
+    pub client: Arc<ClientEnv>,
     pub member_id: MemberId,
     pub session_id: SessionId,
-    pub claims: Claims,
 }
 
 /// What a request's token says, checked to the end: signature, expiry, app, environment and
@@ -229,21 +230,20 @@ pub async fn session_of(
     state: &AppState,
     client: &ClientEnv,
     token: &str,
-) -> ClientResult<(MemberId, SessionId, Claims)> {
-    let claims = state.tokens().verify(token).await?;
-    if claims.aud != client.scope.app_id.as_str() {
+) -> ClientResult<(MemberId, SessionId)> {
+    let verified = state.tokens().verify(token).await?;
+    if verified.claims.aud != client.scope.app_id.as_str() {
         return Err(ClientError::invalid_token());
     }
-    let (Some(member_id), Some(session_id)) = (claims.member_id(), claims.session_id()) else {
-        return Err(ClientError::invalid_token());
-    };
-    let session = state
+    let live = state
         .store()
-        .get_session(&client.scope, &session_id)
+        .get_session(&client.scope, &verified.session)
         .await?
-        .filter(|s| s.member_id == member_id && s.live(state.now()))
-        .ok_or_else(ClientError::invalid_token)?;
-    Ok((member_id, session.id, claims))
+        .is_some_and(|s| s.member_id == verified.member && s.live(state.now()));
+    if !live {
+        return Err(ClientError::invalid_token());
+    }
+    Ok((verified.member.clone(), verified.session.clone()))
 }
 
 impl FromRequestParts<AppState> for Member {
@@ -252,12 +252,11 @@ impl FromRequestParts<AppState> for Member {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ClientResult<Self> {
         let Client(client) = Client::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or_else(ClientError::login_required)?;
-        let (member_id, session_id, claims) = session_of(state, &client, token).await?;
+        let (member_id, session_id) = session_of(state, &client, token).await?;
         Ok(Member {
             client,
             member_id,
             session_id,
-            claims,
         })
     }
 }
@@ -275,13 +274,12 @@ impl FromRequestParts<AppState> for MaybeMember {
             return Ok(MaybeMember(Client(client), None));
         };
         match session_of(state, &client, token).await {
-            Ok((member_id, session_id, claims)) => Ok(MaybeMember(
-                Client(client.clone()),
+            Ok((member_id, session_id)) => Ok(MaybeMember(
+                Client(Arc::clone(&client)),
                 Some(Member {
                     client,
                     member_id,
                     session_id,
-                    claims,
                 }),
             )),
             Err(ClientError(e)) if e.code == "client/invalid-token" => {

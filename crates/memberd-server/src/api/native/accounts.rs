@@ -251,22 +251,20 @@ pub async fn verify(
             "the token is not valid: it has expired, was ended, or is not this environment's",
         )
     };
-    let claims = state.tokens().verify(token).await.map_err(|e| match e {
+    let verified = state.tokens().verify(token).await.map_err(|e| match e {
         TokenError::Store(e) => e.into(),
         _ => invalid(),
     })?;
-    if claims.aud != auth.scope.app_id.as_str() {
+    if verified.claims.aud != auth.scope.app_id.as_str() {
         return Err(invalid());
     }
-    let (Some(member), Some(sid)) = (claims.member_id(), claims.session_id()) else {
-        return Err(invalid());
-    };
     let session = state
         .store()
-        .get_session(&auth.scope, &sid)
+        .get_session(&auth.scope, &verified.session)
         .await?
-        .filter(|s| s.member_id == member && s.live(state.now()))
+        .filter(|s| s.member_id == verified.member && s.live(state.now()))
         .ok_or_else(invalid)?;
+    let claims = verified.claims.clone();
     Ok((
         TokenClaims {
             id: claims.id,
