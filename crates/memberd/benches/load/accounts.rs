@@ -6,7 +6,6 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::procs;
 use crate::scenarios::{blocking, progress, Api, Measured};
 use crate::wrk::{self, Figures, Load, Target};
 
@@ -49,30 +48,29 @@ async fn sign_up(api: &Api, key: &str, email: &str) -> (String, String) {
     (publishable, token)
 }
 
-/// Runs the scenarios against a server of their own on `url`, whose login limit no load
+/// The flags of a server these scenarios can run on: no rate limit, and login limits no load
 /// reaches (so that every failed login is a password check, not a cheap refusal).
+pub const SERVER_FLAGS: &[&str] = &[
+    "--rate-limit-per-second",
+    "0",
+    "--login-failure-limit",
+    "1000000000",
+    "--signup-limit",
+    "1000000000",
+];
+
+/// Runs the scenarios against the server at `base`, started with `SERVER_FLAGS`.
 /// `access_path` and `access_key` are the access check's, and `access_peak` its peak rate.
 pub async fn measure(
     backend: &str,
-    url: &str,
+    base: &str,
     key: &str,
     access: (&str, &str, f64),
     load: &Load,
     dir: &Path,
 ) -> AccountsReport {
-    let server = procs::start_memberd_with(
-        url,
-        &[
-            "--rate-limit-per-second",
-            "0",
-            "--login-failure-limit",
-            "1000000000",
-            "--signup-limit",
-            "1000000000",
-        ],
-    );
     let api = Api {
-        base: server.base.clone(),
+        base: base.to_owned(),
         client: reqwest::Client::new(),
     };
     let email = "login@bench.example";
@@ -102,7 +100,7 @@ pub async fn measure(
     let mut measured = Vec::new();
     for (name, target) in scenarios {
         progress(backend, name);
-        let figures = blocking(|| wrk::run(&server.base, &target, load, dir))
+        let figures = blocking(|| wrk::run(base, &target, load, dir))
             .unwrap_or_else(|e| panic!("{backend}, {name}: {e}"));
         measured.push(Measured {
             name: name.into(),
@@ -140,14 +138,13 @@ pub async fn measure(
     };
     let storm_dir = dir.join("storm");
     std::fs::create_dir_all(&storm_dir).expect("a directory for the storm's script");
-    let base = server.base.clone();
-    let storm_base = base.clone();
+    let storm_base = base.to_owned();
     let (access_under_login_storm, failed_logins) = blocking(|| {
         std::thread::scope(|scope| {
             let storm = scope.spawn(|| wrk::run(&storm_base, &failing, &storm, &storm_dir));
             // Let the storm fill the hasher's queue first.
             std::thread::sleep(std::time::Duration::from_secs(1));
-            let access = wrk::run(&base, &Target::get(access_path, access_key), &paced, dir);
+            let access = wrk::run(base, &Target::get(access_path, access_key), &paced, dir);
             let storm = storm.join().expect("the storm's thread");
             (
                 access.unwrap_or_else(|e| panic!("{backend}, access beside failed logins: {e}")),
@@ -155,7 +152,6 @@ pub async fn measure(
             )
         })
     });
-    drop(server);
     AccountsReport {
         measured,
         access_under_login_storm,

@@ -72,12 +72,6 @@ fn read_base(child: &mut Child, marker: &str) -> String {
     base
 }
 
-/// memberd as most figures measure it: with its rate limit off, so that the figures are of
-/// the request and not of the limiter.
-pub fn start_memberd(database_url: &str) -> Server {
-    start_memberd_with(database_url, &["--rate-limit-per-second", "0"])
-}
-
 /// memberd with `flags` besides those every run needs (port 0, webhooks to this machine).
 /// The rate-limit flags are among `flags` rather than fixed here: clap refuses a flag given
 /// twice, so a caller could not override them.

@@ -194,7 +194,9 @@ async fn run_backend(
     let import_took = blocking(|| procs::import(url, &main.app, "sandbox", big_file)).took;
     blocking(|| procs::import(url, &main.app, "live", small_file));
 
-    let server = procs::start_memberd(url);
+    // Login limits no load reaches, so that every failed login of the accounts' figures is a
+    // password check rather than a cheap refusal.
+    let server = procs::start_memberd_with(url, crate::accounts::SERVER_FLAGS);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = server.memory();
     let api = Api {
@@ -351,11 +353,10 @@ async fn run_backend(
         });
     }
 
-    // On a server of its own, whose login limit no load reaches; the members sign up in the
-    // creates' app, which no later figure reads.
+    // The members sign up in the creates' app, which no later figure reads.
     let accounts = crate::accounts::measure(
         backend,
-        url,
+        &server.base,
         &creates.sandbox,
         (&access_path, &main.sandbox, access_peak),
         &load,
