@@ -342,6 +342,28 @@ impl Store {
         Ok(session)
     }
 
+    /// A session and the member it is of, as `get_session` and `get_member` would read them,
+    /// at the cost of one look at the cache (`GET /member`).
+    pub async fn get_session_and_member(
+        &self,
+        scope: &Scope,
+        session: &SessionId,
+        member: &MemberId,
+    ) -> Result<(Option<Session>, Option<crate::MemberView>)> {
+        self.flush_held().await?;
+        let (found_session, found_member) =
+            self.read_cache.session_and_member(scope, session, member);
+        let session = match found_session {
+            Lookup::Hit(session) => session,
+            Lookup::Miss(_) => self.get_session(scope, session).await?,
+        };
+        let member = match found_member {
+            Lookup::Hit(member) => member,
+            Lookup::Miss(_) => self.get_member(scope, member).await?,
+        };
+        Ok((session, member))
+    }
+
     /// Opens a session for an existing member (a login) and notes the login.
     pub async fn open_session(&self, scope: &Scope, session: &Session) -> Result<()> {
         let mut tx = self.begin_write().await?;

@@ -354,6 +354,26 @@ impl ReadCache {
         self.state.lock().ok()
     }
 
+    /// The state when the cache may be used now: on SQLite emptied first if anything has
+    /// committed since it was last looked at. `None`: answer from the database.
+    fn usable_state(&self) -> Option<(MutexGuard<'_, State>, Instant)> {
+        // Read before the lock: a system call.
+        let wal_header = match &self.source {
+            Source::Sqlite(fast) => Some(fast.wal_header()?),
+            _ => None,
+        };
+        let now = Instant::now();
+        let mut state = self.state()?;
+        if !state.usable(now) {
+            return None;
+        }
+        if wal_header.is_some() && state.wal_header != wal_header {
+            state.wal_header = wal_header;
+            state.forget_all();
+        }
+        Some((state, now))
+    }
+
     fn lookup<K, Q, T>(
         &self,
         scope: &Scope,
@@ -365,38 +385,38 @@ impl ReadCache {
         Q: Hash + Eq + ?Sized,
         T: Clone,
     {
-        // Read before the lock: a system call.
-        let wal_header = match &self.source {
-            Source::Sqlite(fast) => match fast.wal_header() {
-                Some(header) => Some(header),
-                None => return Lookup::Miss(None),
-            },
-            _ => None,
-        };
         let found = {
-            let now = Instant::now();
-            let Some(mut state) = self.state() else {
+            let Some((state, now)) = self.usable_state() else {
                 return Lookup::Miss(None);
             };
-            if !state.usable(now) {
-                return Lookup::Miss(None);
-            }
-            if wal_header.is_some() && state.wal_header != wal_header {
-                state.wal_header = wal_header;
-                state.forget_all();
-            }
-            let fresh = state
-                .scopes
-                .get(scope)
-                .and_then(|entries| map(entries).get(key))
-                .filter(|(_, at)| now.saturating_duration_since(*at) < state.lifetime);
-            match fresh {
-                Some((value, _)) => Arc::clone(value),
+            match fresh(&state, scope, map, key, now) {
+                Some(value) => value,
                 None => return Lookup::Miss(Some(state.generation)),
             }
         };
         // Copied outside the lock: the handlers consume what they read.
         Lookup::Hit(T::clone(&found))
+    }
+
+    /// A session and its member at once: one look at the WAL index and one lock, for the
+    /// member-facing API's `GET /member`.
+    pub(crate) fn session_and_member(
+        &self,
+        scope: &Scope,
+        session: &SessionId,
+        member: &MemberId,
+    ) -> (Lookup<Session>, Lookup<Member>) {
+        let (session, member) = {
+            let Some((state, now)) = self.usable_state() else {
+                return (Lookup::Miss(None), Lookup::Miss(None));
+            };
+            let seen = state.generation;
+            (
+                fresh(&state, scope, |e| &e.sessions, session, now).ok_or(seen),
+                fresh(&state, scope, |e| &e.members, member, now).ok_or(seen),
+            )
+        };
+        (hit(session), hit(member))
     }
 
     fn put<K, Q, T>(
@@ -428,6 +448,34 @@ impl ReadCache {
             state.entries += 1;
         }
     }
+}
+
+/// What a read found, copied outside the lock (the handlers consume what they read).
+fn hit<T: Clone>(found: Result<Arc<T>, u64>) -> Lookup<T> {
+    match found {
+        Ok(value) => Lookup::Hit(T::clone(&value)),
+        Err(seen) => Lookup::Miss(Some(seen)),
+    }
+}
+
+/// The entry of `key` in `scope`, unless it has outlived the cache's lifetime.
+fn fresh<K, Q, T>(
+    state: &State,
+    scope: &Scope,
+    map: impl Fn(&Entries) -> &FxHashMap<K, (Arc<T>, Instant)>,
+    key: &Q,
+    now: Instant,
+) -> Option<Arc<T>>
+where
+    K: std::borrow::Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ?Sized,
+{
+    state
+        .scopes
+        .get(scope)
+        .and_then(|entries| map(entries).get(key))
+        .filter(|(_, at)| now.saturating_duration_since(*at) < state.lifetime)
+        .map(|(value, _)| Arc::clone(value))
 }
 
 #[cfg(test)]

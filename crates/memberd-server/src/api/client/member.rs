@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::render::{self, ClientMember, Data};
-use super::{ClientError, ClientErrorEnvelope, ClientJson, ClientResult, MaybeMember, Member, TAG};
+use super::{
+    ClientError, ClientErrorEnvelope, ClientJson, ClientResult, CurrentMember, Member, TAG,
+};
 use crate::passwords::{hash_password, verify_password};
 use crate::state::AppState;
 
@@ -27,16 +29,8 @@ async fn view(state: &AppState, m: &Member) -> ClientResult<memberd_store::Membe
     responses((status = 200, body = Data<Option<ClientMember>>), (status = 401, body = ClientErrorEnvelope),
         (status = 403, body = ClientErrorEnvelope)))]
 pub async fn current(
-    State(state): State<AppState>,
-    MaybeMember(_, member): MaybeMember,
+    CurrentMember(found): CurrentMember,
 ) -> ClientResult<Json<Data<Option<ClientMember>>>> {
-    let Some(member) = member else {
-        return Ok(Json(Data { data: None }));
-    };
-    let found = state
-        .store()
-        .get_member(&member.client.scope, &member.member_id)
-        .await?;
     Ok(Json(Data {
         data: found.map(render::member),
     }))

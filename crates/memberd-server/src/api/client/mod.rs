@@ -30,7 +30,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::tokens::TokenError;
+use crate::tokens::{TokenError, Verified};
 
 pub const TAG: &str = "memberstack client";
 
@@ -224,6 +224,56 @@ pub struct Member {
     pub session_id: SessionId,
 }
 
+/// A token this server signed for a member of the publishable key's app.
+async fn verified_for(
+    state: &AppState,
+    client: &ClientEnv,
+    token: &str,
+) -> ClientResult<Arc<Verified>> {
+    let verified = state.tokens().verify(token).await?;
+    if verified.claims.aud != client.scope.app_id.as_str() {
+        return Err(ClientError::invalid_token());
+    }
+    Ok(verified)
+}
+
+/// The member of a request's token when its session is live; `None` for no token or a dead
+/// one. Session and member are read together (the hot path of `GET /member`).
+pub async fn live_member(
+    state: &AppState,
+    client: &ClientEnv,
+    headers: &HeaderMap,
+) -> ClientResult<Option<memberd_store::MemberView>> {
+    let Some(token) = bearer(headers) else {
+        return Ok(None);
+    };
+    let verified = match verified_for(state, client, token).await {
+        Ok(verified) => verified,
+        Err(ClientError(e)) if e.code == "client/invalid-token" => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    let (session, member) = state
+        .store()
+        .get_session_and_member(&client.scope, &verified.session, &verified.member)
+        .await?;
+    let live = session.is_some_and(|s| s.member_id == verified.member && s.live(state.now()));
+    Ok(member.filter(|_| live))
+}
+
+/// The member of the request's token, with what `live_member` says of it.
+pub struct CurrentMember(pub Option<memberd_store::MemberView>);
+
+impl FromRequestParts<AppState> for CurrentMember {
+    type Rejection = ClientError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ClientResult<Self> {
+        let Client(client) = Client::from_request_parts(parts, state).await?;
+        Ok(CurrentMember(
+            live_member(state, &client, &parts.headers).await?,
+        ))
+    }
+}
+
 /// What a request's token says, checked to the end: signature, expiry, app, environment and
 /// a live session of the member.
 pub async fn session_of(
@@ -231,10 +281,7 @@ pub async fn session_of(
     client: &ClientEnv,
     token: &str,
 ) -> ClientResult<(MemberId, SessionId)> {
-    let verified = state.tokens().verify(token).await?;
-    if verified.claims.aud != client.scope.app_id.as_str() {
-        return Err(ClientError::invalid_token());
-    }
+    let verified = verified_for(state, client, token).await?;
     let live = state
         .store()
         .get_session(&client.scope, &verified.session)
