@@ -214,6 +214,11 @@ pub async fn serve(
             Arc::new(SystemClock),
         )
     });
+    // At the first start, so that the JWKS is there before any member logs in; should the
+    // database be busy now, the key is made when the first token is signed.
+    if let Err(error) = tokens::ensure_signing_key(&store).await {
+        tracing::warn!(%error, "the key member tokens are signed with is made on first use instead");
+    }
     store.start_read_cache(config.read_cache_lifetime).await;
     let cache = store.clone();
     let grace = config.request_timeout;

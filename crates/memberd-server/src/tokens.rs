@@ -111,6 +111,19 @@ pub fn forget_retired_before(now: Timestamp) -> Timestamp {
     )
 }
 
+/// Makes the first signing key when there is none (`memberd serve` at its first start); two
+/// nodes starting at once make one.
+pub async fn ensure_signing_key(store: &Store) -> Result<(), TokenError> {
+    let keys = store.signing_keys().await?;
+    if !keys.iter().any(|k| k.retired_at.is_none()) {
+        let key = generate_signing_key(crate::ops::now())?;
+        store
+            .add_signing_key(&key, forget_retired_before(key.created_at), true)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Adds a new signing key; the old ones verify what they signed until it expires.
 pub async fn rotate(store: &Store, now: Timestamp) -> Result<SigningKeyRow, TokenError> {
     let key = generate_signing_key(now)?;
@@ -172,17 +185,8 @@ impl Tokens {
     /// Loads the keys from the store, making the first one when there is none.
     async fn reload(&self) -> Result<(), TokenError> {
         let mut last = self.inner.reload.lock().await;
-        let mut rows = self.inner.store.signing_keys().await?;
-        if !rows.iter().any(|r| r.retired_at.is_none()) {
-            let key = generate_signing_key(crate::ops::now())?;
-            let now = key.created_at;
-            self.inner
-                .store
-                .add_signing_key(&key, forget_retired_before(now), true)
-                .await?;
-            rows = self.inner.store.signing_keys().await?;
-        }
-        let keys = load(&rows)?;
+        ensure_signing_key(&self.inner.store).await?;
+        let keys = load(&self.inner.store.signing_keys().await?)?;
         if let Ok(mut slot) = self.inner.keys.write() {
             *slot = Some(keys);
         }

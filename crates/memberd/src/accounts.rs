@@ -149,9 +149,7 @@ pub async fn signing_keys(store: &Store, command: SigningKeysCommand) -> anyhow:
         SigningKeysCommand::List => {
             let keys = store.signing_keys().await?;
             if keys.is_empty() {
-                println!(
-                    "No signing keys yet: `memberd serve` makes one when it first signs a token."
-                );
+                println!("No signing keys yet: `memberd serve` makes one at its first start.");
                 return Ok(());
             }
             println!("{:<22} {:<28} STATE", "KID", "CREATED");

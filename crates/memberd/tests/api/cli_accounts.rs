@@ -98,6 +98,10 @@ async fn publishable_keys_settings_and_signing_keys_from_the_command_line() {
         .expect("serve names the app")
         .to_owned();
 
+    // The first start made the key tokens are signed with, before any member logged in.
+    let signing = text(&run(&["signing-keys", "list"], &url).stdout);
+    assert_eq!(signing.matches("signs new tokens").count(), 1, "{signing}");
+
     let listed = run(&["keys", "list"], &url);
     assert!(listed.status.success());
     let listed = text(&listed.stdout);
