@@ -118,15 +118,6 @@ pub struct ClientWithMember {
     member: ClientMember,
 }
 
-async fn member_now(state: &AppState, m: &Member) -> ClientResult<ClientMember> {
-    let view = state
-        .store()
-        .get_member(&m.client.scope, &m.member_id)
-        .await?
-        .ok_or_else(ClientError::invalid_token)?;
-    Ok(render::member(view))
-}
-
 /// `POST /member/plans/add` `{planId}`: the member takes a free plan.
 #[utoipa::path(post, path = "/member/plans/add", tag = TAG, request_body = ClientPlanIn,
     responses((status = 200, body = Data<ClientWithMember>), (status = 400, body = ClientErrorEnvelope),
@@ -146,7 +137,7 @@ pub async fn add_plan(
     state.wake_workers();
     Ok(Json(Data {
         data: ClientWithMember {
-            member: member_now(&state, &member).await?,
+            member: render::member(member.view(&state).await?),
         },
     }))
 }
@@ -170,7 +161,7 @@ pub async fn remove_plan(
     state.wake_workers();
     Ok(Json(Data {
         data: ClientWithMember {
-            member: member_now(&state, &member).await?,
+            member: render::member(member.view(&state).await?),
         },
     }))
 }

@@ -15,14 +15,6 @@ use super::{
 use crate::passwords::{hash_password, verify_password};
 use crate::state::AppState;
 
-async fn view(state: &AppState, m: &Member) -> ClientResult<memberd_store::MemberView> {
-    state
-        .store()
-        .get_member(&m.client.scope, &m.member_id)
-        .await?
-        .ok_or_else(ClientError::invalid_token)
-}
-
 /// `GET /member`: the member of the token, or `data: null` when the token is no longer
 /// valid, which makes the SDK forget it.
 #[utoipa::path(get, path = "/member", tag = TAG,
@@ -53,18 +45,11 @@ pub async fn update(
     member: Member,
     ClientJson(body): ClientJson<ClientMemberIn>,
 ) -> ClientResult<Json<Data<ClientMember>>> {
-    let now = state.now();
     let patch = MemberPatch {
         custom_fields: body.custom_fields,
         ..Default::default()
     };
-    let updated = state
-        .store()
-        .update_member(&member.client.scope, &member.member_id, |m| {
-            m.patch(patch, now)
-        })
-        .await?;
-    state.wake_workers();
+    let updated = member.patch(&state, patch).await?;
     Ok(Json(Data {
         data: render::member(updated),
     }))
@@ -89,7 +74,7 @@ pub async fn update_auth(
     member: Member,
     ClientJson(body): ClientJson<ClientAuthIn>,
 ) -> ClientResult<Json<Data<ClientMember>>> {
-    let current = view(&state, &member).await?;
+    let current = member.view(&state).await?;
     let mut patch = MemberPatch {
         email: body.email.filter(|e| !e.is_empty()),
         ..Default::default()
@@ -116,17 +101,7 @@ pub async fn update_auth(
         }
         patch.password_hash = Some(hash_password(new_password).await?);
     }
-    let now = state.now();
-    let updated = state
-        .store()
-        .update_member_keeping(
-            &member.client.scope,
-            &member.member_id,
-            Some(&member.session_id),
-            |m| m.patch(patch, now),
-        )
-        .await?;
-    state.wake_workers();
+    let updated = member.patch(&state, patch).await?;
     Ok(Json(Data {
         data: render::member(updated),
     }))
@@ -151,7 +126,7 @@ pub async fn set_password(
         .client
         .settings
         .check_password("password", &password)?;
-    if view(&state, &member).await?.member.password_hash.is_some() {
+    if member.view(&state).await?.member.password_hash.is_some() {
         return Err(ClientError::new(
             StatusCode::BAD_REQUEST,
             "password-already-set",
@@ -162,16 +137,7 @@ pub async fn set_password(
         password_hash: Some(hash_password(password).await?),
         ..Default::default()
     };
-    let now = state.now();
-    let updated = state
-        .store()
-        .update_member_keeping(
-            &member.client.scope,
-            &member.member_id,
-            Some(&member.session_id),
-            |m| m.patch(patch, now),
-        )
-        .await?;
+    let updated = member.patch(&state, patch).await?;
     Ok(Json(Data {
         data: render::member(updated),
     }))
@@ -185,7 +151,7 @@ pub async fn get_json(
     State(state): State<AppState>,
     member: Member,
 ) -> ClientResult<Json<Data<Value>>> {
-    let found = view(&state, &member).await?;
+    let found = member.view(&state).await?;
     Ok(Json(Data {
         data: found.member.json.unwrap_or(Value::Null),
     }))
@@ -207,18 +173,11 @@ pub async fn update_json(
     member: Member,
     ClientJson(body): ClientJson<ClientJsonIn>,
 ) -> ClientResult<Json<Data<Value>>> {
-    let now = state.now();
     let patch = MemberPatch {
         json: Some(body.json.filter(|j| !j.is_null())),
         ..Default::default()
     };
-    let updated = state
-        .store()
-        .update_member(&member.client.scope, &member.member_id, |m| {
-            m.patch(patch, now)
-        })
-        .await?;
-    state.wake_workers();
+    let updated = member.patch(&state, patch).await?;
     Ok(Json(Data {
         data: updated.member.json.unwrap_or(Value::Null),
     }))

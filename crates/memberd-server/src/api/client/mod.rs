@@ -293,6 +293,38 @@ pub async fn session_of(
     Ok((verified.member.clone(), verified.session.clone()))
 }
 
+impl Member {
+    /// The member as they stand now.
+    pub async fn view(&self, state: &AppState) -> ClientResult<memberd_store::MemberView> {
+        state
+            .store()
+            .get_member(&self.client.scope, &self.member_id)
+            .await?
+            .ok_or_else(ClientError::invalid_token)
+    }
+
+    /// A change the member makes to themselves, checked by the core's rules. A new password
+    /// ends their other sessions and keeps this one: the SDK goes on with the token it has.
+    pub async fn patch(
+        &self,
+        state: &AppState,
+        patch: memberd_core::MemberPatch,
+    ) -> ClientResult<memberd_store::MemberView> {
+        let now = state.now();
+        let updated = state
+            .store()
+            .update_member_keeping(
+                &self.client.scope,
+                &self.member_id,
+                Some(&self.session_id),
+                |m| m.patch(patch, now),
+            )
+            .await?;
+        state.wake_workers();
+        Ok(updated)
+    }
+}
+
 impl FromRequestParts<AppState> for Member {
     type Rejection = ClientError;
 
