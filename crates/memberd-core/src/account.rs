@@ -114,6 +114,11 @@ pub struct EnvSettings {
     pub signup_enabled: bool,
     pub session_lifetime_days: u32,
     pub password_min_length: u32,
+    /// The sender of this environment's emails; `None`: the server's `--email-from`.
+    pub email_from_name: Option<String>,
+    pub email_from_address: Option<crate::Email>,
+    /// Where a member who clicked a verification link is sent; `None`: a plain page.
+    pub verify_redirect_url: Option<String>,
 }
 
 /// A change to the settings; each field left `None` stays as it is.
@@ -124,6 +129,10 @@ pub struct SettingsPatch {
     pub signup_enabled: Option<bool>,
     pub session_lifetime_days: Option<i64>,
     pub password_min_length: Option<i64>,
+    /// For these three, `Some(None)` (or an empty string) goes back to the default.
+    pub email_from_name: Option<Option<String>>,
+    pub email_from_address: Option<Option<String>>,
+    pub verify_redirect_url: Option<Option<String>>,
 }
 
 /// Sandbox answers the loopback origins, so that a page on a developer's machine works at
@@ -145,6 +154,9 @@ impl EnvSettings {
             signup_enabled: true,
             session_lifetime_days: SESSION_LIFETIME_DAYS_DEFAULT,
             password_min_length: PASSWORD_MIN_LENGTH_DEFAULT,
+            email_from_name: None,
+            email_from_address: None,
+            verify_redirect_url: None,
         }
     }
 
@@ -201,6 +213,30 @@ impl EnvSettings {
                 PASSWORD_MIN_LENGTH_MAX,
             )?;
         }
+        if let Some(name) = patch.email_from_name {
+            next.email_from_name = match cleared(name) {
+                None => None,
+                Some(name) => Some(sender_name(&name)?),
+            };
+        }
+        if let Some(address) = patch.email_from_address {
+            next.email_from_address = match cleared(address) {
+                None => None,
+                Some(raw) => Some(crate::Email::parse(&raw).map_err(|_| {
+                    DomainError::invalid(
+                        "emailFromAddress",
+                        "invalid_email",
+                        format!("emailFromAddress: {raw:?} is not an email address"),
+                    )
+                })?),
+            };
+        }
+        if let Some(url) = patch.verify_redirect_url {
+            next.verify_redirect_url = match cleared(url) {
+                None => None,
+                Some(url) => Some(redirect_url("verifyRedirectUrl", &url)?),
+            };
+        }
         Ok(next)
     }
 
@@ -227,6 +263,64 @@ impl EnvSettings {
         }
         Ok(())
     }
+}
+
+/// An empty value is no value.
+fn cleared(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+pub const SENDER_NAME_MAX_CHARS: usize = 100;
+
+/// A name to put before the address in `From:`: one line, no quotes or angle brackets that
+/// would change what the header says.
+fn sender_name(name: &str) -> Result<String, DomainError> {
+    if name.chars().count() > SENDER_NAME_MAX_CHARS {
+        return Err(DomainError::invalid(
+            "emailFromName",
+            "too_long",
+            format!("emailFromName must be at most {SENDER_NAME_MAX_CHARS} characters"),
+        ));
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '"' | '<' | '>' | '\\'))
+    {
+        return Err(DomainError::invalid(
+            "emailFromName",
+            "invalid_sender_name",
+            "emailFromName must be one line without quotes, backslashes or angle brackets",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+const REDIRECT_URL_MAX_CHARS: usize = 2_048;
+
+/// An absolute `http` or `https` URL to send a browser to.
+fn redirect_url(field: &'static str, raw: &str) -> Result<String, DomainError> {
+    let bad = || {
+        DomainError::invalid(
+            field,
+            "invalid_url",
+            format!("{field} must be an absolute http:// or https:// URL"),
+        )
+    };
+    if raw.len() > REDIRECT_URL_MAX_CHARS
+        || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    let lower = raw.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains('@') {
+        return Err(bad());
+    }
+    Ok(raw.to_owned())
 }
 
 fn in_range(field: &'static str, value: i64, min: u32, max: u32) -> Result<u32, DomainError> {

@@ -92,6 +92,8 @@ typed_id!(/// A sandbox test clock, whose members live at its frozen time.
     TestClockId, "clock");
 typed_id!(/// A member's session: one login, until logout, revoke or expiry.
     SessionId, "ses");
+typed_id!(/// An email memberd sends (or keeps, with no SMTP server), from its outbox.
+    EmailId, "eml");
 
 /// Writes `n` in base 36, `width` digits wide (its low digits if it is longer).
 fn base36(mut n: u64, width: usize, out: &mut String) {

@@ -11,6 +11,7 @@ pub mod account;
 pub mod analytics;
 pub mod appstle;
 pub mod card;
+pub mod codes;
 pub mod connection;
 pub mod email;
 pub mod error;
@@ -18,8 +19,10 @@ pub mod event;
 pub mod fields;
 pub mod ids;
 pub mod lifecycle;
+pub mod mail;
 pub mod member;
 pub mod plan;
+pub mod sending;
 pub mod tenancy;
 pub mod test_clock;
 pub mod timestamp;
@@ -33,8 +36,8 @@ pub use error::DomainError;
 pub use event::{Event, EventKind, NewEvent};
 pub use fields::{CustomFields, MetaData};
 pub use ids::{
-    AppId, AttemptId, ConnectionId, DeliveryId, EndpointId, EventId, KeyId, MemberId, PaymentId,
-    PaymentMethodId, PlanId, PriceId, SessionId, TestClockId,
+    AppId, AttemptId, ConnectionId, DeliveryId, EmailId, EndpointId, EventId, KeyId, MemberId,
+    PaymentId, PaymentMethodId, PlanId, PriceId, SessionId, TestClockId,
 };
 pub use member::{Member, MemberPatch, NewMember};
 pub use plan::{Interval, Plan, PlanPatch, PlanStatus, PlanType, Price};

@@ -163,6 +163,10 @@ impl Member {
         if let Some(email) = patch.email {
             next.email = Email::parse(&email)?;
         }
+        // A new address has not been shown to reach the member, unless the patch says so.
+        if next.email != self.email {
+            next.verified = false;
+        }
         if let Some(verified) = patch.verified {
             next.verified = verified;
         }
@@ -279,5 +283,36 @@ mod tests {
             json!({"a": "1", "c": "3"})
         );
         assert_eq!(events[0].kind, EventKind::MemberUpdated);
+    }
+
+    #[test]
+    fn a_new_address_is_unverified_unless_the_patch_says_it_is() {
+        let verified = Member {
+            verified: true,
+            ..member()
+        };
+        let moved = MemberPatch {
+            email: Some("new@example.com".into()),
+            ..Default::default()
+        };
+        let (m, _) = verified.patch(moved, now()).unwrap().unwrap();
+        assert!(!m.verified);
+        let same = MemberPatch {
+            email: Some("ANN@example.com".into()),
+            custom_fields: Some(json!({"x": "1"}).as_object().unwrap().clone()),
+            ..Default::default()
+        };
+        let (m, _) = verified.patch(same, now()).unwrap().unwrap();
+        assert!(
+            m.verified,
+            "the same address, written differently, stays verified"
+        );
+        let vouched = MemberPatch {
+            email: Some("new@example.com".into()),
+            verified: Some(true),
+            ..Default::default()
+        };
+        let (m, _) = verified.patch(vouched, now()).unwrap().unwrap();
+        assert!(m.verified);
     }
 }
