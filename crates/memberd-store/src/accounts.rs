@@ -3,8 +3,8 @@
 
 use memberd_core::account::OriginPattern;
 use memberd_core::{
-    AppId, DomainError, EnvSettings, Environment, MemberId, Scope, Session, SessionEnd, SessionId,
-    SettingsPatch, Timestamp,
+    AppId, DomainError, Email, EnvSettings, Environment, MemberId, Scope, Session, SessionEnd,
+    SessionId, SettingsPatch, Timestamp,
 };
 use std::sync::Arc;
 
@@ -111,6 +111,14 @@ fn settings_from_row(row: &AnyRow) -> Result<EnvSettings> {
         signup_enabled: flag(row, "signup_enabled")?,
         session_lifetime_days: number("session_lifetime_days")?,
         password_min_length: number("password_min_length")?,
+        email_from_name: opt_text(row, "email_from_name")?,
+        email_from_address: opt_text(row, "email_from_address")?
+            .map(|raw| {
+                Email::parse(&raw)
+                    .map_err(|_| StoreError::Corrupt("email_from_address: not an address".into()))
+            })
+            .transpose()?,
+        verify_redirect_url: opt_text(row, "verify_redirect_url")?,
     })
 }
 
@@ -216,7 +224,8 @@ impl Store {
             "SELECT p.app_id, p.env, a.name, s.allowed_origins, \
              COALESCE(s.signup_enabled, 1) AS signup_enabled, \
              COALESCE(s.session_lifetime_days, 14) AS session_lifetime_days, \
-             COALESCE(s.password_min_length, 8) AS password_min_length \
+             COALESCE(s.password_min_length, 8) AS password_min_length, \
+             s.email_from_name, s.email_from_address, s.verify_redirect_url \
              FROM publishable_keys p JOIN apps a ON a.id = p.app_id \
              LEFT JOIN environment_settings s ON s.app_id = p.app_id AND s.env = p.env \
              WHERE p.key = $1",
@@ -301,10 +310,13 @@ impl Store {
             .map(|list| to_json(&list.iter().map(ToString::to_string).collect::<Vec<_>>()));
         sqlx::query(
             "INSERT INTO environment_settings (app_id, env, allowed_origins, signup_enabled, \
-             session_lifetime_days, password_min_length, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             session_lifetime_days, password_min_length, email_from_name, email_from_address, \
+             verify_redirect_url, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (app_id, env) DO UPDATE SET allowed_origins = excluded.allowed_origins, \
              signup_enabled = excluded.signup_enabled, session_lifetime_days = excluded.session_lifetime_days, \
-             password_min_length = excluded.password_min_length, updated_at = excluded.updated_at",
+             password_min_length = excluded.password_min_length, email_from_name = excluded.email_from_name, \
+             email_from_address = excluded.email_from_address, verify_redirect_url = excluded.verify_redirect_url, \
+             updated_at = excluded.updated_at",
         )
         .bind(scope.app_id.as_str())
         .bind(scope.env.as_str())
@@ -312,6 +324,9 @@ impl Store {
         .bind(i64::from(next.signup_enabled))
         .bind(i64::from(next.session_lifetime_days))
         .bind(i64::from(next.password_min_length))
+        .bind(next.email_from_name.as_deref())
+        .bind(next.email_from_address.as_ref().map(Email::as_str))
+        .bind(next.verify_redirect_url.as_deref())
         .bind(now.as_micros())
         .execute(&mut *tx)
         .await?;
@@ -560,6 +575,55 @@ impl Store {
         Ok(())
     }
 
+    /// Counts one use in each bucket's window, unless one of them has had its `limit` in
+    /// its current window already: then nothing is counted, and the answer is when that
+    /// window ends. Each bucket is `(name, window in seconds, limit)`.
+    pub async fn take_allowance(
+        &self,
+        buckets: &[(String, u64, u32)],
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        let mut tx = self.writer().await?.begin().await?;
+        let mut refused_until: Option<Timestamp> = None;
+        for (bucket, window_secs, limit) in buckets {
+            let since = now.as_micros() - window_micros(*window_secs);
+            let row = sqlx::query(
+                "SELECT window_start, failures FROM login_failures WHERE bucket = $1 AND window_start > $2",
+            )
+            .bind(bucket)
+            .bind(since)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                if int(&row, "failures")? >= i64::from(*limit) {
+                    let ends = Timestamp::from_micros(
+                        int(&row, "window_start")? + window_micros(*window_secs),
+                    );
+                    refused_until = Some(refused_until.map_or(ends, |t| t.max(ends)));
+                }
+            }
+        }
+        if refused_until.is_some() {
+            return Ok(refused_until);
+        }
+        for (bucket, window_secs, _) in buckets {
+            let since = now.as_micros() - window_micros(*window_secs);
+            sqlx::query(
+                "INSERT INTO login_failures (bucket, window_start, failures) VALUES ($1, $2, 1) \
+                 ON CONFLICT (bucket) DO UPDATE SET \
+                 failures = CASE WHEN login_failures.window_start > $3 THEN login_failures.failures + 1 ELSE 1 END, \
+                 window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE excluded.window_start END",
+            )
+            .bind(bucket)
+            .bind(now.as_micros())
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
     /// Forgets a bucket's failures (an address that logged in).
     pub async fn clear_login_failures(&self, bucket: &str) -> Result<()> {
         sqlx::query("DELETE FROM login_failures WHERE bucket = $1")
@@ -576,8 +640,8 @@ fn window_micros(secs: u64) -> i64 {
 
 async fn load_settings(conn: &mut AnyConnection, scope: &Scope) -> Result<EnvSettings> {
     let row = sqlx::query(
-        "SELECT allowed_origins, signup_enabled, session_lifetime_days, password_min_length \
-         FROM environment_settings WHERE app_id = $1 AND env = $2",
+        "SELECT allowed_origins, signup_enabled, session_lifetime_days, password_min_length, \
+         email_from_name, email_from_address, verify_redirect_url FROM environment_settings WHERE app_id = $1 AND env = $2",
     )
     .bind(scope.app_id.as_str())
     .bind(scope.env.as_str())

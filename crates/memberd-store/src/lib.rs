@@ -9,8 +9,10 @@
 
 mod accounts;
 mod apps;
+mod codes;
 mod connections;
 mod contracts;
+mod emails;
 mod error;
 mod events;
 mod idempotency;
@@ -36,8 +38,10 @@ mod webhooks;
 
 pub use accounts::{ClientEnv, PublishableKey, SigningKeyRow};
 pub use apps::{ApiKey, App, KeyOwner, PartnerKey};
+pub use codes::CodeIssued;
 pub use connections::{ConnectionRequest, ConnectionView};
 pub use contracts::{ContractFilter, ContractView};
+pub use emails::{DueEmail, EmailOutcome, EmailRecord, StoredTemplate};
 pub use error::StoreError;
 pub use idempotency::{answering, IdempotencyClaim, IdempotencyState};
 pub use members::{MemberFilter, MemberView};

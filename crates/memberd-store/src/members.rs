@@ -1,11 +1,13 @@
+use memberd_core::mail::{EmailKind, TemplateVars};
 use memberd_core::{
     ConnectionStatus, CustomFields, DomainError, Email, Member, MemberId, MetaData, NewEvent,
     PlanId, Scope, Session, SessionEnd, SessionId, TestClockId, Timestamp,
 };
-use sqlx::AnyConnection;
+use sqlx::{Any, AnyConnection, Transaction};
 
 use crate::accounts;
 use crate::connections::{connect_in, load_views_with, lock_member};
+use crate::emails;
 use crate::plans::{into_page, page_tail};
 use crate::read_cache::Lookup;
 use crate::reads::Reader;
@@ -219,46 +221,9 @@ impl Store {
         session: Option<&Session>,
     ) -> Result<MemberView> {
         let mut tx = self.begin_write().await?;
-        insert_row(&mut tx, scope, member).await?;
-        let mut member = member.clone();
-        if let Some(session) = session {
-            accounts::insert_session(&mut tx, scope, session).await?;
-            member.last_login = Some(session.created_at);
-        }
-        let now = member.created_at;
-        events::record(&mut tx, scope, std::slice::from_ref(event), now).await?;
-        count_members(&mut tx, self.backend, scope, 1).await?;
-        let mut connections = Vec::with_capacity(plans.len());
-        for (i, plan_id) in plans.iter().enumerate() {
-            let field = format!("plans[{i}].planId");
-            let view = connect_in(
-                &mut tx,
-                self,
-                scope,
-                &member.id,
-                plan_id,
-                None,
-                Some(&field),
-                now,
-            )
-            .await
-            .map_err(|err| match err {
-                StoreError::NotFound { what: "plan", .. } => {
-                    StoreError::Domain(DomainError::invalid(
-                        field.clone(),
-                        "unknown_plan",
-                        format!("no such plan: {plan_id}"),
-                    ))
-                }
-                other => other,
-            })?;
-            connections.push(view);
-        }
+        let view = insert_member_in(&mut tx, self, scope, member, event, plans, session).await?;
         self.commit_write(tx, Some(scope)).await?;
-        Ok(MemberView {
-            member,
-            connections,
-        })
+        Ok(view)
     }
 
     pub async fn get_member(&self, scope: &Scope, id: &MemberId) -> Result<Option<MemberView>> {
@@ -415,57 +380,11 @@ impl Store {
         F: FnOnce(&Member) -> Result<Option<(Member, Vec<NewEvent>)>, DomainError> + Send,
     {
         let mut tx = self.begin_write().await?;
-        if lock_member(&mut tx, self, scope, id).await?.is_none() {
-            return Err(StoreError::not_found("member", id));
+        let (view, changed) = update_member_in(&mut tx, self, scope, id, session, change).await?;
+        if changed {
+            self.commit_write(tx, Some(scope)).await?;
         }
-        let current = find_one(&mut Reader::Any(&mut tx), scope, "id", id.as_str())
-            .await?
-            .ok_or_else(|| StoreError::not_found("member", id))?;
-        let Some((next, new_events)) = change(&current.member)? else {
-            return Ok(current);
-        };
-        sqlx::query(
-            "UPDATE members SET email = $1, password_hash = $2, verified = $3, custom_fields = $4, meta_data = $5, \
-             json = $6, login_redirect = $7, profile_image = $8, stripe_customer_id = $9, external_id = $10, \
-             permissions = $11, last_login = $12, updated_at = $13 \
-             WHERE app_id = $14 AND env = $15 AND id = $16",
-        )
-        .bind(next.email.as_str())
-        .bind(next.password_hash.as_deref())
-        .bind(i64::from(next.verified))
-        .bind(to_json(&next.custom_fields))
-        .bind(to_json(&next.meta_data))
-        .bind(next.json.as_ref().map(to_json))
-        .bind(next.login_redirect.as_deref())
-        .bind(next.profile_image.as_deref())
-        .bind(next.stripe_customer_id.as_deref())
-        .bind(next.external_id.as_deref())
-        .bind(to_json(&next.permissions))
-        .bind(opt_micros(next.last_login))
-        .bind(next.updated_at.as_micros())
-        .bind(scope.app_id.as_str())
-        .bind(scope.env.as_str())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
-        if next.password_hash != current.member.password_hash {
-            accounts::end_member_sessions_in(
-                &mut tx,
-                scope,
-                id,
-                session,
-                SessionEnd::PasswordChanged,
-                next.updated_at,
-            )
-            .await?;
-        }
-        events::record(&mut tx, scope, &new_events, next.updated_at).await?;
-        self.commit_write(tx, Some(scope)).await?;
-        Ok(MemberView {
-            member: next,
-            connections: current.connections,
-        })
+        Ok(view)
     }
 
     /// Deletes a member and their plan connections, recording `member.deleted`.
@@ -492,4 +411,137 @@ impl Store {
         self.commit_write(tx, Some(scope)).await?;
         Ok(())
     }
+}
+
+/// Writes a new member, with any free plans and a first session, in the caller's
+/// transaction.
+pub(crate) async fn insert_member_in(
+    tx: &mut Transaction<'static, Any>,
+    store: &Store,
+    scope: &Scope,
+    member: &Member,
+    event: &NewEvent,
+    plans: &[PlanId],
+    session: Option<&Session>,
+) -> Result<MemberView> {
+    insert_row(tx, scope, member).await?;
+    let mut member = member.clone();
+    if let Some(session) = session {
+        accounts::insert_session(tx, scope, session).await?;
+        member.last_login = Some(session.created_at);
+    }
+    let now = member.created_at;
+    events::record(tx, scope, std::slice::from_ref(event), now).await?;
+    count_members(tx, store.backend, scope, 1).await?;
+    let mut connections = Vec::with_capacity(plans.len());
+    for (i, plan_id) in plans.iter().enumerate() {
+        let field = format!("plans[{i}].planId");
+        let view = connect_in(
+            tx,
+            store,
+            scope,
+            &member.id,
+            plan_id,
+            None,
+            Some(&field),
+            now,
+        )
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound { what: "plan", .. } => StoreError::Domain(DomainError::invalid(
+                field.clone(),
+                "unknown_plan",
+                format!("no such plan: {plan_id}"),
+            )),
+            other => other,
+        })?;
+        connections.push(view);
+    }
+    Ok(MemberView {
+        member,
+        connections,
+    })
+}
+
+/// Changes a member in the caller's transaction; the member as they are after it, and
+/// whether anything changed. A new password ends the member's sessions but `session`; a new
+/// address tells the old one, by email.
+pub(crate) async fn update_member_in<F>(
+    tx: &mut Transaction<'static, Any>,
+    store: &Store,
+    scope: &Scope,
+    id: &MemberId,
+    session: Option<&SessionId>,
+    change: F,
+) -> Result<(MemberView, bool)>
+where
+    F: FnOnce(&Member) -> Result<Option<(Member, Vec<NewEvent>)>, DomainError> + Send,
+{
+    if lock_member(tx, store, scope, id).await?.is_none() {
+        return Err(StoreError::not_found("member", id));
+    }
+    let current = find_one(&mut Reader::Any(tx), scope, "id", id.as_str())
+        .await?
+        .ok_or_else(|| StoreError::not_found("member", id))?;
+    let Some((next, new_events)) = change(&current.member)? else {
+        return Ok((current, false));
+    };
+    sqlx::query(
+            "UPDATE members SET email = $1, password_hash = $2, verified = $3, custom_fields = $4, meta_data = $5, \
+             json = $6, login_redirect = $7, profile_image = $8, stripe_customer_id = $9, external_id = $10, \
+             permissions = $11, last_login = $12, updated_at = $13 \
+             WHERE app_id = $14 AND env = $15 AND id = $16",
+        )
+        .bind(next.email.as_str())
+        .bind(next.password_hash.as_deref())
+        .bind(i64::from(next.verified))
+        .bind(to_json(&next.custom_fields))
+        .bind(to_json(&next.meta_data))
+        .bind(next.json.as_ref().map(to_json))
+        .bind(next.login_redirect.as_deref())
+        .bind(next.profile_image.as_deref())
+        .bind(next.stripe_customer_id.as_deref())
+        .bind(next.external_id.as_deref())
+        .bind(to_json(&next.permissions))
+        .bind(opt_micros(next.last_login))
+        .bind(next.updated_at.as_micros())
+        .bind(scope.app_id.as_str())
+        .bind(scope.env.as_str())
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| unique_violation(e, UNIQUE_FIELDS))?;
+    if next.password_hash != current.member.password_hash {
+        accounts::end_member_sessions_in(
+            tx,
+            scope,
+            id,
+            session,
+            SessionEnd::PasswordChanged,
+            next.updated_at,
+        )
+        .await?;
+    }
+    if next.email != current.member.email {
+        let vars = TemplateVars {
+            old_email: Some(current.member.email.to_string()),
+            new_email: Some(next.email.to_string()),
+            ..TemplateVars::default()
+        };
+        let out = emails::Outgoing {
+            kind: EmailKind::EmailChanged,
+            to: &current.member.email,
+            member: Some(&next),
+            vars,
+        };
+        emails::queue_in(tx, scope, out, next.updated_at).await?;
+    }
+    events::record(tx, scope, &new_events, next.updated_at).await?;
+    Ok((
+        MemberView {
+            member: next,
+            connections: current.connections,
+        },
+        true,
+    ))
 }

@@ -14,6 +14,7 @@ mod accounts;
 mod attempts;
 mod cached_reads;
 mod common;
+mod emails;
 mod event_log;
 mod fan_out;
 mod idempotency;
@@ -24,6 +25,7 @@ use accounts::{
     nodes_starting_together_make_one_signing_key,
 };
 use attempts::attempts_recorded_together_apply_in_order;
+use emails::{codes_are_kept_as_hashes_and_used_once, senders_never_hold_one_email_at_once};
 use event_log::concurrent_creates_are_logged_and_counted_once;
 use idempotency::{
     a_key_answered_with_its_write, a_run_out_claim_is_taken_over,
@@ -480,4 +482,6 @@ both_backends!(
     failed_logins_are_counted_in_windows,
     nodes_starting_together_make_one_signing_key,
     each_environment_has_a_publishable_key_with_its_settings,
+    senders_never_hold_one_email_at_once,
+    codes_are_kept_as_hashes_and_used_once,
 );
