@@ -154,6 +154,7 @@ def seed(server):
         "POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/gone"})["id"]
     ids["EVENT_ID"] = server.call("GET", "/v1/events?limit=1")["data"][0]["id"]
     ids["CLOCK_ID"] = server.call("POST", "/v1/test-clocks", {"frozenTime": "2030-01-01T00:00:00Z"})["id"]
+    ids["EMAIL_ID"] = server.call("POST", f"/v1/members/{member['id']}/send-password-reset-email", {})["emailId"]
     contract = server.call("POST", f"/api/external/v2/membership-contracts?shop={SHOP}",
                            {"customerId": "cust-1", "planId": free["id"]})
     ids["CONTRACT_ID"] = str(contract["id"])

@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::workers::email::MailerConfig;
 use crate::workers::scheduler::SchedulerConfig;
 use crate::workers::webhooks::DispatcherConfig;
 
@@ -41,6 +42,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How the member-facing API refuses guessing.
     pub logins: LoginLimits,
+    /// How emails are sent, if at all.
+    pub email: MailerConfig,
 }
 
 /// Failed logins allowed per email address and per client address, and sign-ups per client
@@ -50,6 +53,8 @@ pub struct LoginLimits {
     pub failures: u32,
     pub signups: u32,
     pub window: Duration,
+    /// Emails the member-facing API sends per client address in an hour.
+    pub email_sends: u32,
 }
 
 impl Default for LoginLimits {
@@ -58,6 +63,7 @@ impl Default for LoginLimits {
             failures: 5,
             signups: 20,
             window: Duration::from_secs(15 * 60),
+            email_sends: 30,
         }
     }
 }
@@ -108,6 +114,7 @@ impl Default for Config {
             redis_url: None,
             public_url: None,
             logins: LoginLimits::default(),
+            email: MailerConfig::default(),
         }
     }
 }

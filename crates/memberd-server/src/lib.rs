@@ -39,6 +39,7 @@ use tracing::Instrument;
 
 use crate::clock::SystemClock;
 use crate::error::ApiError;
+use crate::workers::email::Mailer;
 use crate::workers::scheduler::Scheduler;
 use crate::workers::webhooks::Dispatcher;
 
@@ -50,11 +51,12 @@ pub fn app(
     config: Config,
     store: Store,
     wake_workers: Option<Arc<Notify>>,
+    wake_mailer: Option<Arc<Notify>>,
     last_copy: mpsc::Sender<()>,
 ) -> Router {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit_bytes;
-    let state = AppState::new(config, store, wake_workers, last_copy);
+    let state = AppState::new(config, store, wake_workers, wake_mailer, last_copy);
     api::router(state).layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn(with_request_id))
@@ -214,6 +216,11 @@ pub async fn serve(
             Arc::new(SystemClock),
         )
     });
+    let mailer = if config.run_workers {
+        Some(mailer(&config, &store)?)
+    } else {
+        None
+    };
     // At the first start, so that the JWKS is there before any member logs in; should the
     // database be busy now, the key is made when the first token is signed.
     if let Err(error) = tokens::ensure_signing_key(&store).await {
@@ -227,10 +234,12 @@ pub async fn serve(
         config,
         store,
         dispatcher.as_ref().map(|d| d.waker()),
+        mailer.as_ref().map(|m| m.waker()),
         last_copy,
     );
     let worker = dispatcher.map(|d| tokio::spawn(d.run(until(stopped.clone()))));
     let scheduler = scheduler.map(|s| tokio::spawn(s.run(until(stopped.clone()))));
+    let mailer = mailer.map(|m| tokio::spawn(m.run(until(stopped.clone()))));
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -245,7 +254,7 @@ pub async fn serve(
         tracing::warn!("stopping with writes still running; each is rolled back whole");
     }
     if served.is_ok() {
-        for worker in [worker, scheduler].into_iter().flatten() {
+        for worker in [worker, scheduler, mailer].into_iter().flatten() {
             let _ = worker.await;
         }
     }
@@ -260,7 +269,12 @@ pub async fn run_workers(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
-    let dispatcher = Dispatcher::new(store.clone(), config.webhooks, Arc::new(SystemClock))?;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        config.webhooks.clone(),
+        Arc::new(SystemClock),
+    )?;
+    let mailer = mailer(&config, &store)?;
     // Tells the nodes that cache reads of the changes the scheduler makes.
     store.start_read_cache(std::time::Duration::ZERO).await;
     let scheduler = Scheduler::new(store, config.scheduler, Arc::new(SystemClock));
@@ -270,9 +284,22 @@ pub async fn run_workers(
     });
     tokio::join!(
         dispatcher.run(until(stopped.clone())),
+        mailer.run(until(stopped.clone())),
         scheduler.run(until(stopped))
     );
     Ok(())
+}
+
+/// The email sender `config` asks for.
+pub fn mailer(config: &Config, store: &Store) -> anyhow::Result<Arc<Mailer>> {
+    let from = workers::email::default_sender(&config.email, &config.issuer())
+        .map_err(anyhow::Error::msg)?;
+    Mailer::new(
+        store.clone(),
+        config.email.clone(),
+        from,
+        Arc::new(SystemClock),
+    )
 }
 
 /// Resolves once the flag turns true.

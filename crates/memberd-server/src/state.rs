@@ -23,6 +23,8 @@ struct Inner {
     limiter: Option<RateLimiter>,
     /// Wakes the in-process workers after a write, so events go out without waiting for a poll.
     wake_workers: Option<Arc<Notify>>,
+    /// Wakes the in-process email sender after a write queued an email.
+    wake_mailer: Option<Arc<Notify>>,
     /// Advances test clocks on request, also when the workers run elsewhere.
     scheduler: Arc<Scheduler>,
     /// Signs and verifies member tokens.
@@ -49,6 +51,7 @@ impl AppState {
         config: Config,
         store: Store,
         wake_workers: Option<Arc<Notify>>,
+        wake_mailer: Option<Arc<Notify>>,
         last_copy: mpsc::Sender<()>,
     ) -> Self {
         // `serve` checks the settings first (see `rate_limiter`); a router built without it
@@ -72,6 +75,7 @@ impl AppState {
                 config,
                 limiter,
                 wake_workers,
+                wake_mailer,
                 scheduler,
                 tokens,
                 writes_runtime,
@@ -82,6 +86,12 @@ impl AppState {
 
     pub fn wake_workers(&self) {
         if let Some(wake) = &self.inner.wake_workers {
+            wake.notify_one();
+        }
+    }
+
+    pub fn wake_mailer(&self) {
+        if let Some(wake) = &self.inner.wake_mailer {
             wake.notify_one();
         }
     }

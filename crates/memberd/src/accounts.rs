@@ -14,6 +14,14 @@ pub struct SettingsArgs {
     pub signup: Option<Switch>,
     pub session_lifetime_days: Option<i64>,
     pub password_min_length: Option<i64>,
+    pub email_from_name: Option<String>,
+    pub email_from_address: Option<String>,
+    pub verify_redirect_url: Option<String>,
+}
+
+/// `default` (or an empty value) goes back to the default.
+fn resettable(value: Option<String>) -> Option<Option<String>> {
+    value.map(|v| Some(v).filter(|v| !v.trim().is_empty() && v.trim() != "default"))
 }
 
 impl SettingsArgs {
@@ -22,6 +30,9 @@ impl SettingsArgs {
             && self.signup.is_none()
             && self.session_lifetime_days.is_none()
             && self.password_min_length.is_none()
+            && self.email_from_name.is_none()
+            && self.email_from_address.is_none()
+            && self.verify_redirect_url.is_none()
     }
 }
 
@@ -31,6 +42,9 @@ fn flag_of(field: &str) -> &str {
         "allowedOrigins" => "--allowed-origins",
         "sessionLifetimeDays" => "--session-lifetime-days",
         "passwordMinLength" => "--password-min-length",
+        "emailFromName" => "--email-from-name",
+        "emailFromAddress" => "--email-from-address",
+        "verifyRedirectUrl" => "--verify-redirect-url",
         other => other,
     }
 }
@@ -54,6 +68,9 @@ pub async fn update_settings(
         signup_enabled: args.signup.map(|s| matches!(s, Switch::On)),
         session_lifetime_days: args.session_lifetime_days,
         password_min_length: args.password_min_length,
+        email_from_name: resettable(args.email_from_name),
+        email_from_address: resettable(args.email_from_address),
+        verify_redirect_url: resettable(args.verify_redirect_url),
     };
     match store
         .update_env_settings(&scope, patch, memberd_server::ops::now())
@@ -106,6 +123,20 @@ async fn print_env(store: &Store, scope: &Scope) -> anyhow::Result<()> {
     println!(
         "    password minimum:  {} characters",
         settings.password_min_length
+    );
+    let sender = match (&settings.email_from_name, &settings.email_from_address) {
+        (Some(name), Some(address)) => format!("{name} <{address}>"),
+        (None, Some(address)) => address.to_string(),
+        (Some(name), None) => format!("{name} <the server's --email-from address>"),
+        (None, None) => "the server's --email-from".to_owned(),
+    };
+    println!("    email sender:      {sender}");
+    println!(
+        "    after verifying:   {}",
+        settings
+            .verify_redirect_url
+            .as_deref()
+            .unwrap_or("a page saying it worked")
     );
     Ok(())
 }

@@ -182,6 +182,16 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..))]
     pub login_window_secs: u64,
 
+    /// Emails (reset and login codes, verification links) the member-facing API sends per
+    /// client address in an hour. Each address also gets at most one of a kind a minute and
+    /// ten a day.
+    #[arg(long, env = "MEMBERD_EMAIL_SEND_LIMIT", default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub email_send_limit: u32,
+
+    #[command(flatten)]
+    pub email: EmailArgs,
+
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 
@@ -191,6 +201,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
+    #[command(flatten)]
+    pub email: EmailArgs,
+
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 
@@ -216,6 +229,25 @@ pub struct BillingArgs {
 pub enum FinalStatus {
     Canceled,
     Unpaid,
+}
+
+#[derive(Debug, Args)]
+pub struct EmailArgs {
+    /// The SMTP server emails to members go through: `smtp://HOST[:25]`,
+    /// `smtp://USER:PASS@HOST:587?tls=starttls` or `smtps://USER:PASS@HOST[:465]`. Without
+    /// one, emails are kept unsent and listed by `GET /v1/emails`.
+    #[arg(long, env = "MEMBERD_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// Who emails come from when an app names no sender of its own, such as
+    /// `Example <no-reply@example.com>`. By default `memberd <no-reply@HOST>` of --public-url.
+    #[arg(long, env = "MEMBERD_EMAIL_FROM")]
+    pub email_from: Option<String>,
+
+    /// How long the SMTP server may take to take an email, in seconds.
+    #[arg(long, env = "MEMBERD_SMTP_TIMEOUT_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub smtp_timeout_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -275,6 +307,16 @@ pub enum AppsCommand {
         /// The shortest password a member may choose (6 to 128).
         #[arg(long)]
         password_min_length: Option<i64>,
+        /// The name emails to members come from; `default` for the server's --email-from.
+        #[arg(long)]
+        email_from_name: Option<String>,
+        /// The address emails to members come from; `default` for the server's --email-from.
+        #[arg(long)]
+        email_from_address: Option<String>,
+        /// Where a member who clicked an email verification link is sent (an http(s) URL);
+        /// `default` for a page saying it worked.
+        #[arg(long)]
+        verify_redirect_url: Option<String>,
     },
     /// Show an app's environments: their publishable keys and member-facing settings.
     Show {

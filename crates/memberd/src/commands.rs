@@ -11,6 +11,7 @@ use memberd_core::lifecycle::DunningPolicy;
 use memberd_core::ConnectionStatus;
 use memberd_core::{AppId, KeyId};
 use memberd_server::ops::{self, NewKey};
+use memberd_server::workers::email::{MailerConfig, SmtpUrl};
 use memberd_server::workers::scheduler::SchedulerConfig;
 use memberd_server::workers::webhooks::DispatcherConfig;
 use memberd_server::Config;
@@ -19,8 +20,8 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{
-    AppsCommand, BillingArgs, Cli, Command, FinalStatus, ImportArgs, KeysCommand, LogFormat,
-    PartnersCommand, ServeArgs, Switch, WebhookArgs,
+    AppsCommand, BillingArgs, Cli, Command, EmailArgs, FinalStatus, ImportArgs, KeysCommand,
+    LogFormat, PartnersCommand, ServeArgs, Switch, WebhookArgs,
 };
 
 /// Runs a command. Most exit with success or an error; `import` exits with 1 when it rejected
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(args) => {
             let store = open(&db).await?;
             let config = Config {
+                email: mailer_config(&args.email)?,
                 webhooks: dispatcher_config(&args.webhooks),
                 scheduler: scheduler_config(&args.billing),
                 ..Config::default()
@@ -182,8 +184,12 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
             failures: args.login_failure_limit,
             signups: args.signup_limit,
             window: Duration::from_secs(args.login_window_secs),
+            email_sends: args.email_send_limit,
         },
+        email: mailer_config(&args.email)?,
     };
+    let sender = memberd_server::workers::email::default_sender(&config.email, &config.issuer())
+        .map_err(anyhow::Error::msg)?;
     let store = open(db).await?;
     let limits = memberd_server::state::rate_limiter(&config, &store)
         .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?
@@ -199,6 +205,12 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
     );
     println!("  database: {}", redact(&db.url));
     println!("  rate limits: {limits}");
+    match &config.email.smtp {
+        Some(smtp) => println!("  emails: sent through {smtp} as {sender}"),
+        None => println!(
+            "  emails: not sent (no --smtp-url); read them at {base}/v1/emails with a secret key"
+        ),
+    }
     match ops::bootstrap(&store).await? {
         Some((app, keys)) => {
             println!();
@@ -229,6 +241,21 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn mailer_config(args: &EmailArgs) -> anyhow::Result<MailerConfig> {
+    let smtp = args
+        .smtp_url
+        .as_deref()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| SmtpUrl::parse(url.trim()).map_err(|e| anyhow::anyhow!("--smtp-url: {e}")))
+        .transpose()?;
+    Ok(MailerConfig {
+        smtp,
+        from: args.email_from.clone().filter(|f| !f.trim().is_empty()),
+        timeout: Duration::from_secs(args.smtp_timeout_secs),
+        ..MailerConfig::default()
+    })
 }
 
 fn dispatcher_config(args: &WebhookArgs) -> DispatcherConfig {
@@ -350,6 +377,9 @@ async fn apps(store: &Store, command: AppsCommand) -> anyhow::Result<()> {
             signup,
             session_lifetime_days,
             password_min_length,
+            email_from_name,
+            email_from_address,
+            verify_redirect_url,
         } => {
             let app_id = parse_app_id(&id)?;
             let settings = crate::accounts::SettingsArgs {
@@ -358,9 +388,12 @@ async fn apps(store: &Store, command: AppsCommand) -> anyhow::Result<()> {
                 signup,
                 session_lifetime_days,
                 password_min_length,
+                email_from_name,
+                email_from_address,
+                verify_redirect_url,
             };
             if api_access.is_none() && settings.is_empty() {
-                bail!("say what to change: --api-access, --allowed-origins, --signup, --session-lifetime-days or --password-min-length (see --help)");
+                bail!("say what to change: --api-access, --allowed-origins, --signup, --session-lifetime-days, --password-min-length, --email-from-name, --email-from-address or --verify-redirect-url (see --help)");
             }
             if store.get_app(&app_id).await?.is_none() {
                 bail!("no such app: {app_id} (see `memberd apps list`)");

@@ -22,14 +22,19 @@ import {
   described,
   storedState,
   activeConnection,
+  emailedCode,
+  emailsTo,
 } from "./helpers.mjs";
 
 const T = { timeout: 60_000 };
 const PASSWORD = "correct horse 1";
 const NEW_PASSWORD = "correct horse 2";
+const RESET_PASSWORD = "correct horse 4";
 const RUN = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
 const EMAIL = `dom-${RUN}@example.com`;
 const NEW_EMAIL = `dom-new-${RUN}@example.com`;
+const PASSWORDLESS_EMAIL = `dom-nopass-${RUN}@example.com`;
+const GUESSED_EMAIL = `dom-guessed-${RUN}@example.com`;
 const CONTENT_ID = "premium-article";
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -287,6 +292,86 @@ test("14. logout ends the session: the old token no longer verifies", T, async (
     `POST /memberstack/members/verify-token with the logged-out token -> ${res.status} ${res.text}; expected a non-2xx status`,
   );
 
+  const { unhandled } = await storedState(page);
+  assert.deepEqual(unhandled, [], "unhandled rejections in the page");
+});
+
+test("15. a forgotten password: the emailed code resets it, and the old session is refused", T, async () => {
+  need(memberId, "the member");
+  const login = await sdkOk(page, "loginMemberEmailPassword", { email: NEW_EMAIL, password: NEW_PASSWORD });
+  const oldToken = login.data.tokens.accessToken;
+  await sdkOk(page, "logout");
+  // The SDK stays logged in through the reset below on another device: this one keeps a session.
+  const kept = await sdkOk(page, "loginMemberEmailPassword", { email: NEW_EMAIL, password: NEW_PASSWORD });
+  const keptToken = kept.data.tokens.accessToken;
+
+  const before = (await emailsTo(NEW_EMAIL)).length;
+  const sent = await sdkOk(page, "sendMemberResetPasswordEmail", { email: NEW_EMAIL });
+  assert.equal(typeof sent.data, "string", described("sendMemberResetPasswordEmail", [{ email: NEW_EMAIL }], sent));
+  const code = await emailedCode(NEW_EMAIL, before);
+
+  const args = { token: code, newPassword: RESET_PASSWORD };
+  const reset = await sdkOk(page, "resetMemberPassword", args);
+  assert.equal(reset.data?.success, true, described("resetMemberPassword", [args], reset));
+
+  // Every session of the member ended with the reset: the SDK's is refused and dropped.
+  const current = await sdkOk(page, "getCurrentMember");
+  assert.equal(current.data, null, described("getCurrentMember", [], current));
+  for (const token of [oldToken, keptToken]) {
+    const res = await verifyTokenOnServer(token);
+    assert.ok(res.status >= 400, `verify-token with a token from before the reset -> ${res.status} ${res.text}`);
+  }
+  await sdkError(page, "invalid-credentials", "loginMemberEmailPassword", { email: NEW_EMAIL, password: NEW_PASSWORD });
+  const fresh = await sdkOk(page, "loginMemberEmailPassword", { email: NEW_EMAIL, password: RESET_PASSWORD });
+  assert.equal(fresh.data?.member?.id, memberId, described("loginMemberEmailPassword", [], fresh));
+  // A code is good once.
+  await sdkError(page, "invalid-reset-code", "resetMemberPassword", { token: code, newPassword: "correct horse 5" });
+  await sdkOk(page, "logout");
+});
+
+let passwordlessMemberId;
+
+test("16. passwordless sign-up and login with the codes from the emails", T, async () => {
+  await sdkOk(page, "sendMemberSignupPasswordlessEmail", { email: PASSWORDLESS_EMAIL });
+  let code = await emailedCode(PASSWORDLESS_EMAIL, 0);
+  const args = { email: PASSWORDLESS_EMAIL, passwordlessToken: code, customFields: { "first-name": "Ada" } };
+  const signed = await sdkOk(page, "signupMemberPasswordless", args);
+  const label = described("signupMemberPasswordless", [args], signed);
+  assert.equal(signed.data?.member?.auth?.email, PASSWORDLESS_EMAIL, label);
+  assert.equal(signed.data.member.verified, true, `${label}; the code shows the address is theirs`);
+  passwordlessMemberId = signed.data.member.id;
+  const me = await sdkOk(page, "getCurrentMember");
+  assert.equal(me.data?.id, passwordlessMemberId, described("getCurrentMember", [], me));
+  await sdkOk(page, "logout");
+
+  await sdkOk(page, "sendMemberLoginPasswordlessEmail", { email: PASSWORDLESS_EMAIL });
+  code = await emailedCode(PASSWORDLESS_EMAIL, 1);
+  const login = await sdkOk(page, "loginMemberPasswordless", { email: PASSWORDLESS_EMAIL, passwordlessToken: code });
+  assert.equal(login.data?.member?.id, passwordlessMemberId, described("loginMemberPasswordless", [], login));
+  const again = await sdkOk(page, "getCurrentMember");
+  assert.equal(again.data?.id, passwordlessMemberId, described("getCurrentMember", [], again));
+  await sdkOk(page, "logout");
+});
+
+test("17. a wrong code five times, and the code is dead", T, async () => {
+  const args = { email: GUESSED_EMAIL, password: PASSWORD };
+  await sdkOk(page, "signupMemberEmailPassword", args);
+  await sdkOk(page, "logout");
+  await sdkOk(page, "sendMemberLoginPasswordlessEmail", { email: GUESSED_EMAIL });
+  const code = await emailedCode(GUESSED_EMAIL, 0);
+  const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, "0");
+  for (let i = 0; i < 5; i++) {
+    await sdkError(page, "invalid-passwordless-login-code", "loginMemberPasswordless", {
+      email: GUESSED_EMAIL,
+      passwordlessToken: wrong,
+    });
+  }
+  await sdkError(page, "invalid-passwordless-login-code", "loginMemberPasswordless", {
+    email: GUESSED_EMAIL,
+    passwordlessToken: code,
+  });
+  const current = await sdkOk(page, "getCurrentMember");
+  assert.equal(current.data, null, described("getCurrentMember", [], current));
   const { unhandled } = await storedState(page);
   assert.deepEqual(unhandled, [], "unhandled rejections in the page");
 });

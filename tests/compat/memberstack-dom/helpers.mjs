@@ -100,6 +100,36 @@ export async function createSecureContent(body) {
   return res.json;
 }
 
+// ---------------------------------------------------------------------------
+// The SMTP server memberd sends to (aiosmtpd, started by the Rust test)
+// ---------------------------------------------------------------------------
+
+export const SMTP_CONTROL_URL = process.env.MEMBERD_SMTP_CONTROL_URL?.replace(/\/+$/, "");
+
+/**
+ * The 6-digit code of the first email to `to` after the `before` emails it had already,
+ * waiting up to 30 s for it to arrive.
+ */
+export async function emailedCode(to, before) {
+  const deadline = Date.now() + 30_000;
+  let mine = [];
+  while (Date.now() < deadline) {
+    mine = await emailsTo(to);
+    const code = mine[before]?.text?.match(/(?<!\d)\d{6}(?!\d)/)?.[0];
+    if (code) return code;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no new email with a code reached ${to} within 30 s; it has: ${show(mine)}`);
+}
+
+/** The emails the SMTP server received for `to`, oldest first. */
+export async function emailsTo(to) {
+  assert.ok(SMTP_CONTROL_URL, "MEMBERD_SMTP_CONTROL_URL is not set: the email tests need the SMTP server");
+  const res = await fetch(`${SMTP_CONTROL_URL}/messages`);
+  const all = await res.json();
+  return all.filter((m) => m.rcpt_tos.some((r) => r.toLowerCase() === to.toLowerCase()));
+}
+
 /** Memberstack's `POST /members/verify-token`, with the secret key as `x-api-key`. */
 export function verifyTokenOnServer(token) {
   return memberd("POST", "/memberstack/members/verify-token", { token }, { "x-api-key": SECRET_KEY });

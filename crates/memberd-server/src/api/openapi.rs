@@ -145,6 +145,12 @@ fn complete_operation(path: &str, method: &str, operation: &mut Operation, schem
         operation.security = Some(Vec::new());
         return;
     }
+    if path == "/memberstack/client/auth/verify-email" {
+        // A link opened from a mail client: no key, and a page for an answer.
+        operation.operation_id = Some(operation_id(method, path));
+        operation.security = Some(Vec::new());
+        return;
+    }
     if path.starts_with("/memberstack/client/") {
         complete_client_operation(path, method, operation);
         return;

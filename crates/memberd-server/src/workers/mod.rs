@@ -1,5 +1,6 @@
 //! Workers: claim → run → record loops that drain queues kept in the database.
 
+pub mod email;
 pub mod scheduler;
 pub mod webhooks;
 

@@ -260,8 +260,13 @@ async fn signups_are_checked(app: Arc<TestApp>) {
 
     // What comes later says so.
     let later = send_ms(
-        client(&app, &pk, Method::POST, "/auth/send-reset-password-email")
-            .json(&json!({"email": "ann@example.com"})),
+        client(
+            &app,
+            &pk,
+            Method::POST,
+            "/member/plans/create-checkout-session",
+        )
+        .json(&json!({"priceId": "prc_x"})),
     )
     .await;
     assert_ms_error(&later, StatusCode::BAD_REQUEST, "feature-not-available");
@@ -282,6 +287,9 @@ async fn each_key_sees_its_own_app_and_environment(app: Arc<TestApp>) {
             "signupEnabled": true,
             "sessionLifetimeDays": 14,
             "passwordMinLength": 8,
+            "emailFromName": null,
+            "emailFromAddress": null,
+            "verifyRedirectUrl": null,
         })
     );
     let (_, live) = get_as(&app, &app.live_key, "/v1/app").await;

@@ -68,3 +68,29 @@ fn the_readme_test_clock_year_works_word_for_word() {
     );
     assert_eq!(out.lines().last().map(str::trim), Some("12"), "{out}");
 }
+
+#[test]
+fn the_readme_email_walkthrough_works_word_for_word() {
+    let out = run_block("emails");
+    assert!(
+        out.contains("an email with a code to reset its password is on its way"),
+        "{out}"
+    );
+    let code = out
+        .lines()
+        .find_map(|l| l.strip_prefix("code: "))
+        .unwrap_or_default();
+    assert!(
+        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{out}"
+    );
+    assert!(out.contains("{\"data\":{\"success\":true}}"), "{out}");
+    assert_eq!(out.lines().last(), Some("\"accessToken\""), "{out}");
+}
+
+#[test]
+fn the_readme_email_template_works_word_for_word() {
+    let out = run_block("email template");
+    assert!(out.contains("\"custom\":true"), "{out}");
+    assert!(out.contains("\"kind\":\"password_reset\""), "{out}");
+}

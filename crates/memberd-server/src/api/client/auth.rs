@@ -56,12 +56,15 @@ pub struct ClientSignupIn {
     #[schema(value_type = Option<Object>)]
     meta_data: Option<Map<String, Value>>,
     plans: Option<Vec<ClientPlanRef>>,
+    /// With `isPasswordless=true`: the code `POST /auth/passwordless/signup/send` emailed.
+    passwordless_token: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ClientSignupQuery {
-    /// `true` signs up with an emailed code, which memberd does not send yet.
+    /// `true` signs up with the code `POST /auth/passwordless/signup/send` emailed, instead
+    /// of a password.
     #[serde(rename = "isPasswordless")]
     is_passwordless: Option<String>,
 }
@@ -72,7 +75,7 @@ pub struct ClientLoginIn {
     password: Option<String>,
 }
 
-fn required(value: Option<String>, field: &str) -> ClientResult<String> {
+pub(super) fn required(value: Option<String>, field: &str) -> ClientResult<String> {
     value.filter(|v| !v.is_empty()).ok_or_else(|| {
         ClientError(
             ApiError::new(
@@ -86,7 +89,10 @@ fn required(value: Option<String>, field: &str) -> ClientResult<String> {
     })
 }
 
-fn too_many(until: memberd_core::Timestamp, now: memberd_core::Timestamp) -> ClientError {
+pub(super) fn too_many(
+    until: memberd_core::Timestamp,
+    now: memberd_core::Timestamp,
+) -> ClientError {
     let secs = (until.as_micros() - now.as_micros()).max(1_000_000) / 1_000_000;
     let mut err = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -99,7 +105,7 @@ fn too_many(until: memberd_core::Timestamp, now: memberd_core::Timestamp) -> Cli
 }
 
 /// Opens a session for a member and signs its token.
-async fn logged_in(
+pub(super) async fn logged_in(
     state: &AppState,
     client: &ClientEnv,
     view: MemberView,
@@ -141,9 +147,7 @@ pub async fn signup(
     ValidQuery(query, _): ValidQuery<ClientSignupQuery, crate::api::memberstack::MemberstackErrors>,
     ClientJson(body): ClientJson<ClientSignupIn>,
 ) -> ClientResult<Json<Data<ClientMemberAuth>>> {
-    if query.is_passwordless.as_deref() == Some("true") {
-        return Err(super::misc::not_available("passwordless sign-up"));
-    }
+    let passwordless = query.is_passwordless.as_deref() == Some("true");
     if !client.settings.signup_enabled {
         return Err(ClientError::new(
             StatusCode::FORBIDDEN,
@@ -152,9 +156,15 @@ pub async fn signup(
         ));
     }
     let email = required(body.email, "email")?;
-    let password = required(body.password, "password")?;
+    let secret = if passwordless {
+        required(body.passwordless_token, "passwordlessToken")?
+    } else {
+        required(body.password, "password")?
+    };
     Email::parse(&email)?;
-    client.settings.check_password("password", &password)?;
+    if !passwordless {
+        client.settings.check_password("password", &secret)?;
+    }
     let plans = body
         .plans
         .unwrap_or_default()
@@ -186,29 +196,48 @@ pub async fn signup(
     }
     let draft = NewMember {
         email,
-        password_hash: Some(hash_password(password).await?),
+        password_hash: match passwordless {
+            true => None,
+            false => Some(hash_password(secret.clone()).await?),
+        },
+        // The code shows that the address is theirs.
+        verified: passwordless.then_some(true),
         custom_fields: body.custom_fields,
         meta_data: body.meta_data,
         ..Default::default()
     };
     let (member, event) = CoreMember::create(draft, now)?;
     let session = Session::open(member.id.clone(), &client.settings, now);
-    let view = state
-        .store()
-        .insert_member_with_free_plans(&client.scope, &member, &event, &plans, Some(&session))
-        .await
-        .map_err(|err| match err {
-            memberd_store::StoreError::Domain(memberd_core::DomainError::Invalid {
-                code: "unknown_plan",
-                field,
-                message,
-            }) => ClientError::new(
-                StatusCode::NOT_FOUND,
-                "plan-not-found",
-                format!("{field}: {message}"),
-            ),
-            other => other.into(),
-        })?;
+    let created = if passwordless {
+        super::codes::refuse_guessing_from(&state, &ip).await?;
+        let code = memberd_core::codes::normalize(&secret);
+        match state
+            .store()
+            .signup_with_code(&client.scope, &code, &member, &event, &plans, &session, now)
+            .await
+        {
+            Ok(Some(view)) => Ok(view),
+            Ok(None) => return Err(super::codes::wrong_code_from(&state, &ip).await),
+            Err(err) => Err(err),
+        }
+    } else {
+        state
+            .store()
+            .insert_member_with_free_plans(&client.scope, &member, &event, &plans, Some(&session))
+            .await
+    };
+    let view = created.map_err(|err| match err {
+        memberd_store::StoreError::Domain(memberd_core::DomainError::Invalid {
+            code: "unknown_plan",
+            field,
+            message,
+        }) => ClientError::new(
+            StatusCode::NOT_FOUND,
+            "plan-not-found",
+            format!("{field}: {message}"),
+        ),
+        other => other.into(),
+    })?;
     state
         .store()
         .record_login_failure(&buckets, now, limits.window.as_secs())

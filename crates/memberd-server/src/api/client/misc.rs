@@ -1,5 +1,5 @@
 //! The SDK's own bookkeeping calls (page views, events, the app with the member), and the
-//! calls whose features come later (email, checkout, Data Tables), which answer a clear
+//! calls whose features come later (checkout, Data Tables), which answer a clear
 //! refusal rather than a 404.
 
 use axum::extract::State;
@@ -156,12 +156,6 @@ macro_rules! later {
 }
 
 later! {
-    passwordless_login_send, post, "/auth/passwordless/login/send", "passwordless login (it needs email)";
-    passwordless_signup_send, post, "/auth/passwordless/signup/send", "passwordless sign-up (it needs email)";
-    passwordless_login, post, "/auth/passwordless/login", "passwordless login (it needs email)";
-    reset_password_email, post, "/auth/send-reset-password-email", "password reset (it needs email)";
-    reset_password, post, "/auth/reset-password", "password reset (it needs email)";
-    verification_email, post, "/auth/send-email-verification", "email verification (it needs email)";
     checkout, post, "/member/plans/create-checkout-session", "checkout";
     billing_portal, post, "/member/create-billing-portal-session", "the billing portal";
     data_tables, get, "/v1/data-tables", "Data Tables";
@@ -175,12 +169,6 @@ later! {
 /// Adds the routes of the calls that come later.
 pub fn later_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     routes
-        .routes(routes!(passwordless_login_send))
-        .routes(routes!(passwordless_signup_send))
-        .routes(routes!(passwordless_login))
-        .routes(routes!(reset_password_email))
-        .routes(routes!(reset_password))
-        .routes(routes!(verification_email))
         .routes(routes!(checkout))
         .routes(routes!(billing_portal))
         .routes(routes!(data_tables))

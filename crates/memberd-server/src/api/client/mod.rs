@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod codes;
 pub mod content;
 pub mod cors;
 pub mod member;
@@ -321,6 +322,8 @@ impl Member {
             )
             .await?;
         state.wake_workers();
+        // A new address tells the old one.
+        state.wake_mailer();
         Ok(updated)
     }
 }
@@ -429,6 +432,13 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
+        .routes(routes!(codes::send_reset_email))
+        .routes(routes!(codes::reset_password))
+        .routes(routes!(codes::passwordless_login_send))
+        .routes(routes!(codes::passwordless_signup_send))
+        .routes(routes!(codes::passwordless_login))
+        .routes(routes!(codes::send_verification_email))
+        .routes(routes!(codes::verify_email))
         .routes(routes!(member::current, member::update, member::delete))
         .routes(routes!(member::update_auth))
         .routes(routes!(member::set_password))

@@ -36,6 +36,13 @@ pub struct SettingsOut {
     pub signup_enabled: bool,
     pub session_lifetime_days: u32,
     pub password_min_length: u32,
+    /// The sender name of the environment's emails; `null`: the server's `--email-from`.
+    pub email_from_name: Option<String>,
+    /// The sender address of the environment's emails; `null`: the server's `--email-from`.
+    pub email_from_address: Option<String>,
+    /// Where a member who clicked an email verification link is sent; `null`: a page saying
+    /// it worked.
+    pub verify_redirect_url: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -52,6 +59,19 @@ pub struct AppPatchIn {
     /// 6 to 128.
     #[schema(minimum = 6, maximum = 128)]
     pub password_min_length: Option<i64>,
+    /// One line, at most 100 characters, without quotes, backslashes or angle brackets;
+    /// `null` or `""` goes back to the server's sender.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    pub email_from_name: Option<Option<String>>,
+    /// An email address; `null` or `""` goes back to the server's sender.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 254)]
+    pub email_from_address: Option<Option<String>>,
+    /// An absolute `http(s)://` URL; `null` or `""` goes back to the plain page.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 2048)]
+    pub verify_redirect_url: Option<Option<String>>,
 }
 
 async fn app_out(state: &AppState, auth: &Authed) -> ApiResult<AppOut> {
@@ -76,6 +96,9 @@ async fn app_out(state: &AppState, auth: &Authed) -> ApiResult<AppOut> {
             signup_enabled: settings.signup_enabled,
             session_lifetime_days: settings.session_lifetime_days,
             password_min_length: settings.password_min_length,
+            email_from_name: settings.email_from_name,
+            email_from_address: settings.email_from_address.map(|e| e.to_string()),
+            verify_redirect_url: settings.verify_redirect_url,
         },
     })
 }
@@ -99,6 +122,9 @@ pub async fn update_app(
         signup_enabled: body.signup_enabled,
         session_lifetime_days: body.session_lifetime_days,
         password_min_length: body.password_min_length,
+        email_from_name: body.email_from_name,
+        email_from_address: body.email_from_address,
+        verify_redirect_url: body.verify_redirect_url,
     };
     state
         .store()

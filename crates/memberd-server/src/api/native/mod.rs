@@ -4,6 +4,7 @@ pub mod access;
 pub mod accounts;
 pub mod analytics;
 pub mod connections;
+pub mod emails;
 pub mod events;
 pub mod members;
 pub mod page;
@@ -41,6 +42,7 @@ use crate::state::AppState;
         (name = "test clocks", description = "Sandbox clocks that move time on for their members"),
         (name = "app", description = "The key's app, and the settings of members' own accounts"),
         (name = "secure content", description = "Content handed only to members whose plans unlock it"),
+        (name = "emails", description = "What memberd emails members, and the templates it writes them from"),
     )
 )]
 struct NativeDoc;
@@ -84,6 +86,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::end_session))
         .routes(routes!(accounts::verify_token))
         .routes(routes!(accounts::retrieve_app, accounts::update_app))
+        .routes(routes!(emails::list))
+        .routes(routes!(emails::retrieve))
+        .routes(routes!(emails::list_templates))
+        .routes(routes!(
+            emails::retrieve_template,
+            emails::update_template,
+            emails::reset_template
+        ))
+        .routes(routes!(emails::send_verification))
+        .routes(routes!(emails::send_password_reset))
         .routes(routes!(secure_content::create, secure_content::list))
         .routes(routes!(
             secure_content::retrieve,
