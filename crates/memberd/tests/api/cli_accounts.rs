@@ -191,3 +191,107 @@ async fn publishable_keys_settings_and_signing_keys_from_the_command_line() {
     served.stop();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The email settings from the command line: `serve` says where emails go (and never the SMTP
+/// password), refuses an SMTP URL it cannot use by its flag's name, and `apps update` sets an
+/// app's sender and where a verified member is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_settings_from_the_command_line() {
+    let (dir, url) = temp_db();
+    let served = Served::start(&url);
+    let printed = served.printed.join("\n");
+    assert!(
+        printed.contains("emails: not sent (no --smtp-url)") && printed.contains("/v1/emails"),
+        "serve says emails are kept and where to read them: {printed}"
+    );
+    let app = printed
+        .split(|c: char| c == '(' || c == ')' || c.is_whitespace())
+        .find(|w| w.starts_with("app_"))
+        .expect("serve names the app")
+        .to_owned();
+    served.stop();
+
+    let served = Served::start_with(
+        &url,
+        &[
+            "--smtp-url",
+            "smtp://mailer:hunter2@127.0.0.1:2525?tls=starttls",
+            "--email-from",
+            "Example <no-reply@example.com>",
+        ],
+    );
+    let printed = served.printed.join("\n");
+    assert!(
+        printed.contains("emails: sent through smtp://mailer:…@127.0.0.1:2525?tls=starttls as Example <no-reply@example.com>"),
+        "{printed}"
+    );
+    assert!(!printed.contains("hunter2"), "{printed}");
+    // Serving (and so listening for SIGTERM) once it answers.
+    let health = reqwest::get(format!("{}/healthz", served.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    served.stop();
+
+    for (flag, value) in [
+        ("--smtp-url", "http://mail.example.com"),
+        ("--email-from", "not an address"),
+    ] {
+        let refused = memberd()
+            .args(["serve", "--listen", "127.0.0.1:0", flag, value])
+            .args(["--database-url", &url])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success(), "{flag} {value}");
+        assert!(
+            text(&refused.stderr).contains(flag),
+            "{flag}: {}",
+            text(&refused.stderr)
+        );
+    }
+
+    let bad = run(
+        &["apps", "update", &app, "--email-from-address", "nobody"],
+        &url,
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--email-from-address"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let updated = run(
+        &[
+            "apps",
+            "update",
+            &app,
+            "--email-from-name",
+            "Example Club",
+            "--email-from-address",
+            "club@example.com",
+            "--verify-redirect-url",
+            "https://example.com/welcome",
+        ],
+        &url,
+    );
+    assert!(updated.status.success(), "{}", text(&updated.stderr));
+    let shown = text(&run(&["apps", "show", &app], &url).stdout);
+    assert!(shown.contains("Example Club <club@example.com>"), "{shown}");
+    assert!(shown.contains("https://example.com/welcome"), "{shown}");
+    let reset = run(
+        &[
+            "apps",
+            "update",
+            &app,
+            "--email-from-name",
+            "default",
+            "--email-from-address",
+            "default",
+        ],
+        &url,
+    );
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+    let shown = text(&run(&["apps", "show", &app], &url).stdout);
+    assert!(shown.contains("the server's --email-from"), "{shown}");
+    let _ = std::fs::remove_dir_all(dir);
+}
