@@ -245,14 +245,20 @@ impl Store {
             Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // The rows are picked once, in a CTE: as `id IN (SELECT … LIMIT n SKIP LOCKED)`,
+        // PostgreSQL may run the subquery again for each row it updates, each time skipping
+        // what it locked before, and lease more than `limit`.
         let claimed = sqlx::query(&format!(
-            "UPDATE webhook_deliveries SET lease_until = $1, lease_owner = $2 \
-             WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+            "WITH picked AS (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
                  WHERE d.status = 'pending' AND d.next_attempt_at <= $3 \
                  AND (d.lease_until IS NULL OR d.lease_until < $3) AND e.enabled = 1 \
                  ORDER BY d.next_attempt_at, d.seq LIMIT $4{skip_locked}) \
-             AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING id, app_id, env, endpoint_id, event_id, attempts, replay"
+             UPDATE webhook_deliveries SET lease_until = $1, lease_owner = $2 FROM picked \
+             WHERE webhook_deliveries.id = picked.id AND webhook_deliveries.status = 'pending' \
+             AND (webhook_deliveries.lease_until IS NULL OR webhook_deliveries.lease_until < $3) \
+             RETURNING webhook_deliveries.id, webhook_deliveries.app_id, webhook_deliveries.env, \
+             webhook_deliveries.endpoint_id, webhook_deliveries.event_id, webhook_deliveries.attempts, \
+             webhook_deliveries.replay"
         ))
         .bind(lease_until.as_micros())
         .bind(owner)

@@ -183,3 +183,17 @@ async fn postgres_attempts_at_an_endpoint_being_deleted_wait_for_the_delete() {
     watching.close().await.unwrap();
     drop_postgres(store, admin, name).await;
 }
+
+/// A claim leases at most its limit, however many deliveries are due.
+pub(crate) async fn a_claim_takes_at_most_its_limit(store: &Store) {
+    let scope = scope(store).await;
+    endpoint_and_two_events(store, &scope).await;
+    assert_eq!(store.fan_out(100).await.unwrap(), 2);
+    let now = t("2026-01-03T00:00:00Z");
+    let lease = t("2026-01-03T01:00:00Z");
+    let first = store.claim_deliveries(now, lease, "a", 1).await.unwrap();
+    assert_eq!(first.len(), 1, "a claim of one leased {}", first.len());
+    let second = store.claim_deliveries(now, lease, "b", 10).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0].id, second[0].id);
+}

@@ -24,7 +24,7 @@ use accounts::{
     each_environment_has_a_publishable_key_with_its_settings, failed_logins_are_counted_in_windows,
     nodes_starting_together_make_one_signing_key,
 };
-use attempts::attempts_recorded_together_apply_in_order;
+use attempts::{a_claim_takes_at_most_its_limit, attempts_recorded_together_apply_in_order};
 use emails::{codes_are_kept_as_hashes_and_used_once, senders_never_hold_one_email_at_once};
 use event_log::concurrent_creates_are_logged_and_counted_once;
 use idempotency::{
@@ -479,6 +479,7 @@ both_backends!(
     a_run_out_claim_is_taken_over,
     concurrent_creates_are_logged_and_counted_once,
     attempts_recorded_together_apply_in_order,
+    a_claim_takes_at_most_its_limit,
     failed_logins_are_counted_in_windows,
     nodes_starting_together_make_one_signing_key,
     each_environment_has_a_publishable_key_with_its_settings,
