@@ -148,6 +148,36 @@ impl Store {
         link_base: Option<&str>,
         now: Timestamp,
     ) -> Result<CodeIssued> {
+        self.issue(scope, purpose, to, member, link_base, false, now)
+            .await
+    }
+
+    /// What `issue_code` does for an address with no account, but the email: a code that no
+    /// member can use is written in its place, in a transaction of the same statements, so
+    /// that a send to an unknown address takes as long as one to a member's.
+    pub async fn issue_code_for_nobody(
+        &self,
+        scope: &Scope,
+        purpose: CodePurpose,
+        to: &Email,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.issue(scope, purpose, to, None, None, true, now)
+            .await
+            .map(|_| ())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn issue(
+        &self,
+        scope: &Scope,
+        purpose: CodePurpose,
+        to: &Email,
+        member: Option<&Member>,
+        link_base: Option<&str>,
+        for_nobody: bool,
+        now: Timestamp,
+    ) -> Result<CodeIssued> {
         let expires_at =
             Timestamp::from_micros(now.as_micros() + purpose.lifetime_secs() * 1_000_000);
         let mut tx = self.begin_write().await?;
@@ -211,6 +241,7 @@ impl Store {
             to,
             member,
             vars,
+            for_nobody,
         };
         let email_id = emails::queue_in(&mut tx, scope, out, now).await?;
         self.commit_write(tx, None).await?;

@@ -71,6 +71,8 @@ pub(crate) struct Outgoing<'a> {
     pub to: &'a Email,
     pub member: Option<&'a Member>,
     pub vars: TemplateVars,
+    /// A stand-in for an address with no account: all the work of an email, and no email.
+    pub for_nobody: bool,
 }
 
 const COLUMNS: &str = "seq, id, app_id, env, kind, member_id, to_address, from_name, from_address, subject, \
@@ -187,6 +189,9 @@ pub(crate) async fn queue_in(
         None => (None, None),
     };
     let id = EmailId::generate();
+    if out.for_nobody {
+        return Ok(id);
+    }
     sqlx::query(
         "INSERT INTO emails (id, app_id, env, kind, member_id, to_address, from_name, from_address, \
          subject, text_body, html_body, status, attempts, next_attempt_at, created_at, updated_at) \

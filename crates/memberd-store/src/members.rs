@@ -533,6 +533,7 @@ where
             to: &current.member.email,
             member: Some(&next),
             vars,
+            for_nobody: false,
         };
         emails::queue_in(tx, scope, out, next.updated_at).await?;
     }

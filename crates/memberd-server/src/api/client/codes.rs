@@ -163,6 +163,24 @@ async fn send_code(
     Ok(())
 }
 
+/// Sends a code to a member's address; for an address with no account, does the same work
+/// and sends nothing (see `issue_code_for_nobody`).
+async fn send_code_if_member(
+    state: &AppState,
+    client: &ClientEnv,
+    purpose: CodePurpose,
+    to: &Email,
+    member: Option<memberd_store::MemberView>,
+) -> ClientResult<()> {
+    match member {
+        Some(view) => send_code(state, client, purpose, to, Some(&view.member)).await,
+        None => Ok(state
+            .store()
+            .issue_code_for_nobody(&client.scope, purpose, to, state.now())
+            .await?),
+    }
+}
+
 /// Where a verification link points, up to its token.
 pub fn verification_link_base(state: &AppState, scope: &Scope) -> String {
     format!(
@@ -188,20 +206,11 @@ pub async fn send_reset_email(
 ) -> ClientResult<Json<Data<String>>> {
     let to = address(body)?;
     allow_send(&state, &client.scope, &ip, CodePurpose::PasswordReset, &to).await?;
-    if let Some(view) = state
+    let member = state
         .store()
         .get_member_by_email(&client.scope, &to)
-        .await?
-    {
-        send_code(
-            &state,
-            &client,
-            CodePurpose::PasswordReset,
-            &to,
-            Some(&view.member),
-        )
         .await?;
-    }
+    send_code_if_member(&state, &client, CodePurpose::PasswordReset, &to, member).await?;
     Ok(Json(Data {
         data: "If an account has this address, an email with a code to reset its password is on its way.".to_owned(),
     }))
@@ -292,20 +301,11 @@ pub async fn passwordless_login_send(
         &to,
     )
     .await?;
-    if let Some(view) = state
+    let member = state
         .store()
         .get_member_by_email(&client.scope, &to)
-        .await?
-    {
-        send_code(
-            &state,
-            &client,
-            CodePurpose::PasswordlessLogin,
-            &to,
-            Some(&view.member),
-        )
         .await?;
-    }
+    send_code_if_member(&state, &client, CodePurpose::PasswordlessLogin, &to, member).await?;
     Ok(success())
 }
 
