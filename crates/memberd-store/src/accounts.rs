@@ -556,20 +556,9 @@ impl Store {
         now: Timestamp,
         window_secs: u64,
     ) -> Result<()> {
-        let since = now.as_micros() - window_micros(window_secs);
         let mut tx = self.writer().await?.begin().await?;
         for bucket in buckets {
-            sqlx::query(
-                "INSERT INTO login_failures (bucket, window_start, failures) VALUES ($1, $2, 1) \
-                 ON CONFLICT (bucket) DO UPDATE SET \
-                 failures = CASE WHEN login_failures.window_start > $3 THEN login_failures.failures + 1 ELSE 1 END, \
-                 window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE excluded.window_start END",
-            )
-            .bind(bucket)
-            .bind(now.as_micros())
-            .bind(since)
-            .execute(&mut *tx)
-            .await?;
+            count_one(&mut tx, bucket, now, window_secs).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -607,18 +596,7 @@ impl Store {
             return Ok(refused_until);
         }
         for (bucket, window_secs, _) in buckets {
-            let since = now.as_micros() - window_micros(*window_secs);
-            sqlx::query(
-                "INSERT INTO login_failures (bucket, window_start, failures) VALUES ($1, $2, 1) \
-                 ON CONFLICT (bucket) DO UPDATE SET \
-                 failures = CASE WHEN login_failures.window_start > $3 THEN login_failures.failures + 1 ELSE 1 END, \
-                 window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE excluded.window_start END",
-            )
-            .bind(bucket)
-            .bind(now.as_micros())
-            .bind(since)
-            .execute(&mut *tx)
-            .await?;
+            count_one(&mut tx, bucket, now, *window_secs).await?;
         }
         tx.commit().await?;
         Ok(None)
@@ -632,6 +610,27 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Counts one in a bucket's current window (a new window once the last ended).
+async fn count_one(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    now: Timestamp,
+    window_secs: u64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO login_failures (bucket, window_start, failures) VALUES ($1, $2, 1) \
+         ON CONFLICT (bucket) DO UPDATE SET \
+         failures = CASE WHEN login_failures.window_start > $3 THEN login_failures.failures + 1 ELSE 1 END, \
+         window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE excluded.window_start END",
+    )
+    .bind(bucket)
+    .bind(now.as_micros())
+    .bind(now.as_micros() - window_micros(window_secs))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 fn window_micros(secs: u64) -> i64 {
