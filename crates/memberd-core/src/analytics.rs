@@ -33,12 +33,7 @@ impl Figures {
         if within(c.start_date) {
             self.new += 1;
         }
-        let ended = match c.status {
-            ConnectionStatus::Canceled => c.canceled_at.or(c.end_date),
-            ConnectionStatus::Expired => c.end_date,
-            _ => None,
-        };
-        if ended.is_some_and(within) {
+        if ended_at(c).is_some_and(within) {
             self.churned += 1;
         }
         let recurring = c.connection_type == ConnectionType::Subscription
@@ -55,6 +50,64 @@ impl Figures {
     /// Annual recurring revenue per currency: twelve months of MRR.
     pub fn arr(&self) -> BTreeMap<String, i64> {
         self.mrr.iter().map(|(c, m)| (c.clone(), m * 12)).collect()
+    }
+}
+
+/// When a connection ended (was canceled or expired), if it has: the moment it churned.
+pub fn ended_at(c: &PlanConnection) -> Option<Timestamp> {
+    match c.status {
+        ConnectionStatus::Canceled => c.canceled_at.or(c.end_date),
+        ConnectionStatus::Expired => c.end_date,
+        _ => None,
+    }
+}
+
+/// Consecutive periods of equal length, for a chart: `count` of `width_micros` each,
+/// the first starting at `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    pub start: Timestamp,
+    pub width_micros: i64,
+    pub count: usize,
+}
+
+impl Periods {
+    /// The last `days` days up to `now` in periods of `days_per_period` days, the last
+    /// period ending at `now`.
+    pub fn ending(now: Timestamp, days: u32, days_per_period: u32) -> Self {
+        let width_micros = i64::from(days_per_period.max(1)) * 86_400_000_000;
+        let count = days.div_ceil(days_per_period.max(1)) as usize;
+        Periods {
+            start: Timestamp::from_micros(now.as_micros() - width_micros * count as i64),
+            width_micros,
+            count,
+        }
+    }
+
+    /// Which period `t` falls in, if any.
+    pub fn index(&self, t: Timestamp) -> Option<usize> {
+        let offset = t.as_micros().checked_sub(self.start.as_micros())?;
+        if offset < 0 {
+            return None;
+        }
+        let i = usize::try_from(offset / self.width_micros).ok()?;
+        (i < self.count).then_some(i)
+    }
+
+    /// When period `i` starts.
+    pub fn start_of(&self, i: usize) -> Timestamp {
+        Timestamp::from_micros(self.start.as_micros() + self.width_micros * i as i64)
+    }
+
+    /// How many of `times` fall in each period.
+    pub fn count_in(&self, times: impl IntoIterator<Item = Timestamp>) -> Vec<u64> {
+        let mut counts = vec![0; self.count];
+        for t in times {
+            if let Some(i) = self.index(t) {
+                counts[i] += 1;
+            }
+        }
+        counts
     }
 }
 
@@ -155,6 +208,29 @@ mod tests {
         );
         assert_eq!(total.arr().get("USD"), Some(&24000));
         assert_eq!(plans.len(), 4);
+    }
+
+    #[test]
+    fn periods_end_now_and_count_what_falls_in_each() {
+        let now = t("2026-03-31");
+        let weeks = Periods::ending(now, 90, 7);
+        assert_eq!(weeks.count, 13);
+        assert_eq!(weeks.start_of(13), now);
+        let times = [
+            now.plus_days(0),
+            t("2026-03-30"),
+            t("2026-03-23"),
+            t("2020-01-01"),
+        ];
+        let counts = weeks.count_in(times);
+        assert_eq!(
+            counts.iter().sum::<u64>(),
+            2,
+            "now itself and the far past are outside"
+        );
+        assert_eq!(counts[12], 1);
+        assert_eq!(counts[11], 1);
+        assert_eq!(weeks.index(t("2026-03-30")), Some(12));
     }
 
     proptest! {

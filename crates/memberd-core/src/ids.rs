@@ -94,6 +94,10 @@ typed_id!(/// A member's session: one login, until logout, revoke or expiry.
     SessionId, "ses");
 typed_id!(/// An email memberd sends (or keeps, with no SMTP server), from its outbox.
     EmailId, "eml");
+typed_id!(/// A person who signs in to the dashboard.
+    OperatorId, "opr");
+typed_id!(/// One entry of the dashboard's audit log.
+    AuditId, "aud");
 
 /// Writes `n` in base 36, `width` digits wide (its low digits if it is longer).
 fn base36(mut n: u64, width: usize, out: &mut String) {

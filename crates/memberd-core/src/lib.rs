@@ -21,6 +21,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod mail;
 pub mod member;
+pub mod operator;
 pub mod plan;
 pub mod sending;
 pub mod tenancy;
@@ -36,8 +37,8 @@ pub use error::DomainError;
 pub use event::{Event, EventKind, NewEvent};
 pub use fields::{CustomFields, MetaData};
 pub use ids::{
-    AppId, AttemptId, ConnectionId, DeliveryId, EmailId, EndpointId, EventId, KeyId, MemberId,
-    PaymentId, PaymentMethodId, PlanId, PriceId, SessionId, TestClockId,
+    AppId, AttemptId, AuditId, ConnectionId, DeliveryId, EmailId, EndpointId, EventId, KeyId,
+    MemberId, OperatorId, PaymentId, PaymentMethodId, PlanId, PriceId, SessionId, TestClockId,
 };
 pub use member::{Member, MemberPatch, NewMember};
 pub use plan::{Interval, Plan, PlanPatch, PlanStatus, PlanType, Price};

@@ -33,7 +33,7 @@ impl Timestamp {
         Timestamp::from_micros((t.unix_timestamp_nanos() / 1000) as i64)
     }
 
-    fn to_offset_date_time(self) -> OffsetDateTime {
+    pub fn to_offset_date_time(self) -> OffsetDateTime {
         // The clamp in `from_micros` keeps every value in range.
         OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -70,6 +70,13 @@ impl Timestamp {
         self.to_offset_date_time()
             .format(&format)
             .unwrap_or_default()
+    }
+
+    pub fn plus_secs(self, secs: u64) -> Self {
+        let micros = i64::try_from(secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        Timestamp::from_micros(self.0.saturating_add(micros))
     }
 
     pub fn plus_days(self, days: u32) -> Self {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod pages;
 pub mod passwords;
 mod serving;
 pub use serving::PeerAddr;

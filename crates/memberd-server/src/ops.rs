@@ -140,3 +140,52 @@ pub async fn create_partner_key(store: &Store, name: &str) -> Result<NewPartnerK
         .await?;
     Ok(NewPartnerKey { key, secret })
 }
+
+/// The path, under memberd's public URL, of the page a password link opens.
+pub fn password_link_path(token: &str) -> String {
+    format!("/dashboard/set-password?token={token}")
+}
+
+/// On a database with no operator, a new link that makes the first owner (replacing any
+/// earlier one), as a path to print; `None` once an operator exists.
+pub async fn first_owner_link(store: &Store) -> Result<Option<String>, StoreError> {
+    if store.count_operators().await? > 0 {
+        return Ok(None);
+    }
+    let token = crate::pages::new_token();
+    let now = now();
+    let expires = now.plus_secs(memberd_core::operator::PASSWORD_LINK_HOURS * 3600);
+    let made = store
+        .replace_first_owner_link(&crate::pages::token_hash(&token), now, expires)
+        .await?;
+    Ok(made.then(|| password_link_path(&token)))
+}
+
+/// Stores a new operator, who sets their password through the link returned (a path).
+pub async fn create_operator(
+    store: &Store,
+    operator: &memberd_core::operator::Operator,
+) -> Result<String, StoreError> {
+    let token = crate::pages::new_token();
+    let expires = operator
+        .created_at
+        .plus_secs(memberd_core::operator::PASSWORD_LINK_HOURS * 3600);
+    store
+        .create_operator(operator, &crate::pages::token_hash(&token), expires)
+        .await?;
+    Ok(password_link_path(&token))
+}
+
+/// A new password link for an operator who exists (one who forgot theirs), as a path.
+pub async fn new_operator_link(
+    store: &Store,
+    operator: &memberd_core::OperatorId,
+) -> Result<String, StoreError> {
+    let token = crate::pages::new_token();
+    let now = now();
+    let expires = now.plus_secs(memberd_core::operator::PASSWORD_LINK_HOURS * 3600);
+    store
+        .add_operator_link(operator, &crate::pages::token_hash(&token), now, expires)
+        .await?;
+    Ok(password_link_path(&token))
+}

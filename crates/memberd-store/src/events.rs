@@ -161,6 +161,19 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<Event> {
     })
 }
 
+/// Which events a person is looking for.
+#[derive(Debug, Clone, Default)]
+pub struct EventBrowse {
+    pub member: Option<memberd_core::MemberId>,
+    /// Any of these types; empty is every type.
+    pub types: Vec<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Older than this position.
+    pub before: Option<EventCursor>,
+    pub limit: u32,
+}
+
 impl Store {
     /// The event log of a scope in the order the events were committed: the change feed.
     /// `types` empty means every type. Every event whose change committed before the call is
@@ -248,6 +261,85 @@ impl Store {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
         }
+    }
+
+    /// The newest events of the scope, newest first, for people to glance at (the feed's
+    /// order, not its settling: an event still settling may show before an older one).
+    /// `member` keeps to the events about one member.
+    pub async fn latest_events(
+        &self,
+        scope: &Scope,
+        member: Option<&memberd_core::MemberId>,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        let browse = EventBrowse {
+            member: member.cloned(),
+            limit,
+            ..EventBrowse::default()
+        };
+        Ok(self
+            .browse_events(scope, &browse)
+            .await?
+            .0
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// A page of the scope's events as `browse` picks them, newest first, each with its
+    /// cursor, and whether older ones are left.
+    pub async fn browse_events(
+        &self,
+        scope: &Scope,
+        browse: &EventBrowse,
+    ) -> Result<(Vec<(EventCursor, Event)>, bool)> {
+        let mut sql = Sql::new(format!(
+            "SELECT tx, seq, {EVENT_COLUMNS} FROM events WHERE app_id = "
+        ));
+        sql.text(scope.app_id.as_str());
+        sql.push(" AND env = ").text(scope.env.as_str());
+        if let Some(member) = &browse.member {
+            // Events carry the member's id in their body, and an id is long and random: a
+            // match on the text finds that member's events (reading the scope's log, which
+            // is fine for a person's page).
+            sql.push(" AND data LIKE ").text(format!("%\"{member}\"%"));
+        }
+        if !browse.types.is_empty() {
+            sql.push(" AND type IN (");
+            for (i, kind) in browse.types.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.text(kind);
+            }
+            sql.push(")");
+        }
+        if let Some(from) = browse.from {
+            sql.push(" AND created_at >= ").int(from.as_micros());
+        }
+        if let Some(to) = browse.to {
+            sql.push(" AND created_at < ").int(to.as_micros());
+        }
+        if let Some(before) = browse.before {
+            sql.push(" AND (tx < ").int(before.tx);
+            sql.push(" OR (tx = ").int(before.tx);
+            sql.push(" AND seq < ").int(before.seq);
+            sql.push("))");
+        }
+        sql.push(&format!(
+            " ORDER BY tx DESC, seq DESC LIMIT {}",
+            browse.limit + 1
+        ));
+        let mut rows = sql
+            .query()
+            .fetch_all(self.reads().await?)
+            .await?
+            .iter()
+            .map(|row| Ok((cursor_from_row(row)?, event_from_row(row)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let more = rows.len() > browse.limit as usize;
+        rows.truncate(browse.limit as usize);
+        Ok((rows, more))
     }
 
     pub async fn get_event(&self, scope: &Scope, id: &EventId) -> Result<Option<Event>> {

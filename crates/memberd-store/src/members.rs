@@ -30,6 +30,11 @@ pub struct MemberFilter {
     pub status: Option<ConnectionStatus>,
     /// Members changed at or after this time.
     pub updated_since: Option<Timestamp>,
+    /// Members found by what a person types: the id or `externalId` exactly, or a part of
+    /// the email address or of a custom field's value (a name), in any case. For the
+    /// dashboard: it reads every member of the environment, which is fine for a person's
+    /// search and not for an integration's loop.
+    pub search: Option<String>,
 }
 
 /// A member with their plan connections, as the API faces render it.
@@ -58,6 +63,18 @@ impl MemberView {
 const MEMBER_COLUMNS: &str = "seq, id, email, password_hash, verified, custom_fields, meta_data, json, \
     login_redirect, profile_image, stripe_customer_id, external_id, permissions, last_login, test_clock_id, \
     created_at, updated_at";
+
+/// `text` with LIKE's wildcards (and the escape character) taken literally.
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// The unique constraints of `members` and the fields they guard on the wire.
 const UNIQUE_FIELDS: &[(&str, &str)] = &[("external_id", "externalId"), ("email", "email")];
@@ -274,6 +291,20 @@ impl Store {
             if let Some(since) = filter.updated_since {
                 sql.push(" AND m.updated_at >= ").int(since.as_micros());
             }
+            if let Some(words) = filter
+                .search
+                .as_deref()
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+            {
+                let pattern = format!("%{}%", like_escaped(&words.to_lowercase()));
+                sql.push(" AND (m.id = ").text(words);
+                sql.push(" OR m.external_id = ").text(words);
+                sql.push(" OR m.email LIKE ").text(&pattern);
+                sql.push(" ESCAPE '\\' OR lower(m.custom_fields) LIKE ")
+                    .text(&pattern);
+                sql.push(" ESCAPE '\\')");
+            }
             if filter.plan_id.is_some() || filter.status.is_some() {
                 sql.push(" AND EXISTS (SELECT 1 FROM plan_connections c WHERE c.member_id = m.id");
                 if let Some(plan_id) = &filter.plan_id {
@@ -286,6 +317,7 @@ impl Store {
             }
         };
         let unfiltered = filter.email.is_none()
+            && filter.search.is_none()
             && filter.updated_since.is_none()
             && filter.plan_id.is_none()
             && filter.status.is_none();

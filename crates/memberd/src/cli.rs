@@ -71,6 +71,9 @@ pub enum Command {
     /// Manage partner keys: the `X-App-Key` of an integration that works with every store.
     #[command(subcommand)]
     Partners(PartnersCommand),
+    /// Manage operators: the people who sign in to the dashboard at /dashboard.
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
     /// Load members from a JSON Lines or CSV file into one environment of an app.
     ///
     /// Each row is a member as `POST /v1/members` takes it, checked by the same rules. Rows
@@ -383,6 +386,58 @@ pub enum KeysCommand {
         /// The key's id (`key_…`), as `memberd keys list` shows it.
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Add an operator and print the one-time link (good for 24 hours) where they set their
+    /// password.
+    Create {
+        /// Their email address: what they sign in with.
+        #[arg(long)]
+        email: String,
+        /// owner (everything), admin (everything but operators and keys) or viewer (reads only).
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// An app (`app_…`) they may enter; repeat for several. Without it, every app.
+        #[arg(long = "app")]
+        apps: Vec<String>,
+        /// The URL operators reach memberd at, to print the link under; `http://127.0.0.1:8080`
+        /// when not given.
+        #[arg(long, env = "MEMBERD_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Print a new one-time link that sets an operator's password (a forgotten one).
+    Link {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "MEMBERD_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// List the operators, their roles and apps.
+    List,
+    /// Remove an operator: their sign-ins end at once.
+    Delete {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Owner,
+    Admin,
+    Viewer,
+}
+
+impl From<RoleArg> for memberd_core::operator::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Owner => memberd_core::operator::Role::Owner,
+            RoleArg::Admin => memberd_core::operator::Role::Admin,
+            RoleArg::Viewer => memberd_core::operator::Role::Viewer,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

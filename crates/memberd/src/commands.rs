@@ -84,6 +84,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             result
         }
+        Command::Operators(command) => {
+            let store = open(&db).await?;
+            let result = crate::operators::run(&store, command).await;
+            store.close().await;
+            result
+        }
     }
     .map(|()| ExitCode::SUCCESS)
 }
@@ -211,6 +217,13 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
             "  emails: not sent (no --smtp-url); read them at {base}/v1/emails with a secret key"
         ),
     }
+    let public = config.public_url.clone().unwrap_or_else(|| base.clone());
+    println!("  dashboard: {public}/dashboard");
+    if let Some(link) = ops::first_owner_link(&store).await? {
+        println!();
+        println!("No one can sign in to the dashboard yet. Make yourself its owner (the link works once, for 24 hours):");
+        println!("  {public}{link}");
+    }
     match ops::bootstrap(&store).await? {
         Some((app, keys)) => {
             println!();
@@ -314,7 +327,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 }
 
 /// `--public-url`: an http(s) URL, kept without a trailing slash (it is the tokens' `iss`).
-fn parse_public_url(raw: &str) -> anyhow::Result<String> {
+pub(crate) fn parse_public_url(raw: &str) -> anyhow::Result<String> {
     let url = raw.trim().trim_end_matches('/');
     let rest = url
         .strip_prefix("https://")
@@ -336,7 +349,7 @@ fn print_keys(keys: &[NewKey]) {
     }
 }
 
-fn parse_app_id(raw: &str) -> anyhow::Result<AppId> {
+pub(crate) fn parse_app_id(raw: &str) -> anyhow::Result<AppId> {
     AppId::parse(raw).with_context(|| format!("{raw:?} is not an app id (app_…)"))
 }
 

@@ -5,6 +5,7 @@ mod accounts;
 mod cli;
 mod commands;
 mod import;
+mod operators;
 
 use clap::Parser;
 

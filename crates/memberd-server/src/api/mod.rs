@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(client)
         .merge(memberstack)
         .merge(appstle)
+        .merge(crate::pages::router())
         .fallback(not_found)
         .with_state(state)
 }

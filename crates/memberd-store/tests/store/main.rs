@@ -18,6 +18,7 @@ mod emails;
 mod event_log;
 mod fan_out;
 mod idempotency;
+mod operators;
 mod rate_limits;
 
 use accounts::{
@@ -30,6 +31,10 @@ use event_log::concurrent_creates_are_logged_and_counted_once;
 use idempotency::{
     a_key_answered_with_its_write, a_run_out_claim_is_taken_over,
     idempotency_keys_replay_and_refuse,
+};
+use operators::{
+    a_password_link_ends_earlier_sign_ins, a_search_finds_members_by_part_of_what_was_typed,
+    the_audit_log_pages_newest_first, the_first_owner_link_works_once_and_only_first,
 };
 
 use common::{drop_postgres, first_page, new_member, paid_plan, postgres, scope, sqlite, t};
@@ -485,4 +490,8 @@ both_backends!(
     each_environment_has_a_publishable_key_with_its_settings,
     senders_never_hold_one_email_at_once,
     codes_are_kept_as_hashes_and_used_once,
+    the_first_owner_link_works_once_and_only_first,
+    a_password_link_ends_earlier_sign_ins,
+    the_audit_log_pages_newest_first,
+    a_search_finds_members_by_part_of_what_was_typed,
 );

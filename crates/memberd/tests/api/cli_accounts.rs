@@ -295,3 +295,137 @@ async fn email_settings_from_the_command_line() {
     assert!(shown.contains("the server's --email-from"), "{shown}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `memberd serve` prints where the dashboard is and, while no operator exists, the first
+/// owner's link; `memberd operators …` makes, lists, re-links and removes operators, and says
+/// what is wrong with a bad flag.
+#[test]
+fn operators_from_the_command_line() {
+    let (dir, url) = temp_db();
+    let served = Served::start(&url);
+    let printed = served.printed.join("\n");
+    assert!(
+        printed.contains(&format!("  dashboard: {}/dashboard", served.base)),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("{}/dashboard/set-password?token=", served.base)),
+        "{printed}"
+    );
+    served.stop();
+
+    let app = text(&run(&["apps", "list"], &url).stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("app_"))
+        .expect("an app")
+        .to_owned();
+    let made = run(
+        &[
+            "operators",
+            "create",
+            "--email",
+            "Ann@Example.com",
+            "--role",
+            "viewer",
+            "--app",
+            &app,
+            "--public-url",
+            "https://members.example.com/",
+        ],
+        &url,
+    );
+    let out = text(&made.stdout);
+    assert!(made.status.success(), "{out}{}", text(&made.stderr));
+    assert!(out.contains("Created the viewer ann@example.com"), "{out}");
+    assert!(
+        out.contains("https://members.example.com/dashboard/set-password?token="),
+        "{out}"
+    );
+
+    let again = run(
+        &[
+            "operators",
+            "create",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "owner",
+        ],
+        &url,
+    );
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("--email: ann@example.com is already an operator"),
+        "{}",
+        text(&again.stderr)
+    );
+    let unknown = run(
+        &[
+            "operators",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--role",
+            "owner",
+            "--app",
+            "app_nope",
+        ],
+        &url,
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("--app: no such app"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let bad = run(
+        &[
+            "operators",
+            "create",
+            "--email",
+            "not an email",
+            "--role",
+            "owner",
+        ],
+        &url,
+    );
+    assert!(
+        text(&bad.stderr).contains("--email"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let list = text(&run(&["operators", "list"], &url).stdout);
+    assert!(
+        list.contains("viewer  ann@example.com")
+            && list.contains(&app)
+            && list.contains("has not set a password"),
+        "{list}"
+    );
+    let link = text(&run(&["operators", "link", "--email", "ann@example.com"], &url).stdout);
+    assert!(
+        link.contains("http://127.0.0.1:8080/dashboard/set-password?token="),
+        "{link}"
+    );
+
+    // Now that an operator exists, serve prints no first owner's link.
+    let served = Served::start(&url);
+    assert!(
+        !served.printed.join("\n").contains("set-password"),
+        "{:?}",
+        served.printed
+    );
+    served.stop();
+
+    let gone = run(&["operators", "delete", "--email", "ann@example.com"], &url);
+    assert!(
+        text(&gone.stdout).contains("Removed ann@example.com"),
+        "{}",
+        text(&gone.stdout)
+    );
+    assert!(text(&run(&["operators", "list"], &url).stdout).contains("No operators yet"));
+    let missing = run(&["operators", "delete", "--email", "ann@example.com"], &url);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("no operator has the address ann@example.com"));
+    let _ = std::fs::remove_dir_all(dir);
+}

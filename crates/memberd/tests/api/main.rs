@@ -12,6 +12,8 @@ mod billing;
 mod cli;
 mod cli_accounts;
 mod connections;
+mod dashboard;
+mod dashboard_browser;
 mod email_delivery;
 mod events;
 mod idempotency;

@@ -295,6 +295,7 @@ pub async fn list(
             ConnectionStatus::parse,
         )?,
         updated_since: parse_timestamp("updatedSince", q.updated_since.as_deref())?,
+        search: None,
     };
     let page = page_request(q.limit.as_deref(), q.after.as_deref(), q.order.as_deref())?;
     let page = state

@@ -196,7 +196,7 @@ pub async fn list(
 
 /// A URL that names an internal address is refused when it is registered, not only when
 /// something is sent to it; a name is checked after resolution, at every delivery.
-fn check_target(state: &AppState, raw: &str) -> ApiResult<()> {
+pub(crate) fn check_target(state: &AppState, raw: &str) -> ApiResult<()> {
     let Ok(url) = reqwest::Url::parse(raw.trim()) else {
         // The core names what is wrong with it.
         return Ok(());

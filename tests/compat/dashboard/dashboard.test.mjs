@@ -1,0 +1,278 @@
+// memberd's dashboard driven as an operator drives it, in Debian's headless Chromium: the
+// first owner's link, sign-in, plans, members and their plans, search, the overview's
+// figures, the audit log, a viewer who may change nothing, and a form without its CSRF
+// token. Every page is checked with axe-core and photographed into MEMBERD_SCREENSHOTS.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import {
+  APP_ID,
+  OWNER_LINK,
+  MEMBERD_URL,
+  api,
+  checkPage,
+  createOperator,
+  failingOnce,
+  launch,
+  noHorizontalScroll,
+  reloadUntil,
+} from "./helpers.mjs";
+
+const OWNER = "owner@example.com";
+const OWNER_PASSWORD = "correct horse battery";
+const VIEWER_PASSWORD = "viewer's own password";
+// Sixty characters: the layout must not break on it.
+const LONG_EMAIL = `ada.lovelace.${"x".repeat(28)}@analytical-engine.example`;
+const SANDBOX = `/dashboard/${APP_ID}/sandbox`;
+
+describe("the dashboard", () => {
+  let browser;
+  let owner;
+  let memberUrl;
+
+  before(async () => {
+    browser = await launch();
+    owner = await (await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } })).newPage();
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  it("makes the first owner from the link serve printed", async () => {
+    await owner.goto(OWNER_LINK);
+    await owner.getByRole("heading", { name: "Make the first owner" }).waitFor();
+    await checkPage(owner, "set-password");
+    await owner.getByLabel("Email").fill(OWNER);
+    await owner.getByLabel("Password", { exact: true }).fill("too short");
+    await owner.getByLabel("Password again").fill("too short");
+    await owner.getByRole("button", { name: "Set password" }).click();
+    await owner.getByText("at least 12", { exact: false }).first().waitFor();
+    await owner.getByLabel("Password", { exact: true }).fill(OWNER_PASSWORD);
+    await owner.getByLabel("Password again").fill(OWNER_PASSWORD);
+    await owner.getByRole("button", { name: "Set password" }).click();
+    await owner.getByRole("heading", { name: /overview/ }).waitFor();
+    assert.match(await owner.locator(".operator").innerText(), /owner@example\.com \(owner\)/);
+    const reused = await owner.goto(OWNER_LINK);
+    assert.equal(reused.status(), 400, "the link works once");
+  });
+
+  it("signs out, refuses a wrong password and signs in", async () => {
+    await owner.goto(`${MEMBERD_URL}/dashboard`);
+    await owner.getByRole("button", { name: "Sign out" }).click();
+    await owner.getByRole("heading", { name: "Sign in" }).waitFor();
+    await checkPage(owner, "sign-in");
+    await owner.getByLabel("Email").fill(OWNER);
+    await owner.getByLabel("Password").fill("not the password at all");
+    await owner.getByRole("button", { name: "Sign in" }).click();
+    await owner.getByRole("alert").getByText("do not match").waitFor();
+    await owner.getByLabel("Password").fill(OWNER_PASSWORD);
+    await owner.getByRole("button", { name: "Sign in" }).click();
+    await owner.getByRole("heading", { name: /overview/ }).waitFor();
+    const cookies = await owner.context().cookies();
+    const session = cookies.find((c) => c.name === "memberd_session");
+    assert.ok(session, "a session cookie is set");
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, "Strict");
+  });
+
+  it("switches to the sandbox, which says it is one", async () => {
+    await owner.getByLabel("App").selectOption(`${APP_ID}/sandbox`);
+    await owner.waitForURL(`**${SANDBOX}`);
+    await owner.getByRole("note").getByText("Sandbox").waitFor();
+    assert.equal(await owner.locator('[data-figure="mrr"]').innerText(), "0");
+    await checkPage(owner, "overview-empty");
+  });
+
+  it("creates a plan, naming the field at fault first", async () => {
+    await owner.getByRole("link", { name: "Plans" }).click();
+    await owner.getByRole("link", { name: "Create a plan" }).click();
+    await owner.getByLabel("Name").fill("Gold");
+    await owner.getByLabel("Amount").fill("ten");
+    await owner.getByRole("button", { name: "Create plan" }).click();
+    await owner.locator("#amount-error").waitFor();
+    assert.equal(await owner.getByLabel("Amount").getAttribute("aria-invalid"), "true");
+    await checkPage(owner, "plan-new-with-error");
+    await owner.getByLabel("Amount").fill("10.00");
+    await owner.getByLabel("Billed every").selectOption("MONTH");
+    await owner.getByLabel("Permissions").fill("premium, courses");
+    await owner.getByRole("button", { name: "Create plan" }).click();
+    await owner.getByRole("heading", { name: "Gold" }).waitFor();
+    await checkPage(owner, "plan");
+    await owner.getByRole("link", { name: "Plans" }).click();
+    await owner.getByRole("cell", { name: "10.00 USD / month" }).waitFor();
+    await checkPage(owner, "plans");
+  });
+
+  it("creates a member with a long address and a name", async () => {
+    await owner.getByRole("link", { name: "Members" }).click();
+    await owner.getByRole("link", { name: "Add a member" }).click();
+    await owner.getByLabel("Email").fill("not-an-email");
+    await owner.getByRole("button", { name: "Create member" }).click();
+    await owner.locator("#email-error").waitFor();
+    await owner.getByLabel("Email").fill(LONG_EMAIL);
+    await owner.getByLabel("Custom fields").fill("firstName: Ada\nlastName: Lovelace");
+    await owner.getByLabel("External id").fill("shopify-1815");
+    await owner.getByRole("button", { name: "Create member" }).click();
+    await owner.getByRole("heading", { name: LONG_EMAIL }).waitFor();
+    memberUrl = owner.url();
+    const created = await api("GET", `/v1/members/${encodeURIComponent(LONG_EMAIL)}`);
+    assert.equal(created.status, 200, "the API sees the member");
+    assert.equal(created.json.customFields.firstName, "Ada");
+    await checkPage(owner, "member-new");
+  });
+
+  it("adds the paid plan, which the overview's MRR shows", async () => {
+    const member = (await api("GET", `/v1/members/${encodeURIComponent(LONG_EMAIL)}`)).json;
+    const card = await api("POST", `/v1/members/${member.id}/payment-methods`, {
+      card: { number: "4242424242424242", expMonth: 12, expYear: 2040, cvc: "123" },
+    });
+    assert.equal(card.status, 201, JSON.stringify(card.json));
+    await owner.goto(memberUrl);
+    await owner.getByLabel("Add a plan").selectOption({ label: "Gold — 10.00 USD / month" });
+    await owner.getByRole("button", { name: "Add plan" }).click();
+    await owner.getByRole("row", { name: /Gold/ }).getByText("ACTIVE").waitFor();
+    await owner.getByRole("cell", { name: "10.00 USD" }).first().waitFor();
+    await owner.getByRole("link", { name: "Overview" }).click();
+    assert.equal(await owner.locator('[data-figure="mrr"]').innerText(), "10.00 USD");
+    assert.equal(await owner.locator('[data-figure="arr"]').innerText(), "120.00 USD");
+    assert.equal(await owner.locator('[data-figure="active"]').innerText(), "1");
+    await owner.getByRole("img", { name: /Sign-ups and churn/ }).waitFor();
+    await checkPage(owner, "overview");
+  });
+
+  it("finds the member by name, by externalId and by part of the address", async () => {
+    for (const words of ["lovelace", "shopify-1815", "analytical-engine"]) {
+      await owner.goto(`${MEMBERD_URL}${SANDBOX}/members`);
+      await owner.getByLabel("Search").fill(words);
+      await owner.getByRole("button", { name: "Search" }).click();
+      await owner.getByRole("link", { name: LONG_EMAIL }).waitFor();
+      assert.match(await owner.locator("main").innerText(), /1 members match/);
+    }
+    await owner.getByLabel("Search").fill("nobody-by-this-name");
+    await owner.getByRole("button", { name: "Search" }).click();
+    await owner.getByText("0 members match").waitFor();
+    await owner.getByLabel("Search").fill("");
+    await owner.getByLabel("Connection status").selectOption("ACTIVE");
+    await owner.getByRole("button", { name: "Search" }).click();
+    await owner.getByRole("link", { name: LONG_EMAIL }).waitFor();
+    await checkPage(owner, "members");
+  });
+
+  it("cancels the plan at period end, and only the moves left are offered", async () => {
+    await owner.goto(memberUrl);
+    const row = owner.getByRole("row", { name: /Gold/ });
+    await row.getByRole("button", { name: "Cancel at period end" }).click();
+    await owner.getByText("ends at period end").waitFor();
+    assert.equal(await owner.getByRole("button", { name: "Cancel at period end" }).count(), 0);
+    const member = (await api("GET", `/v1/members/${encodeURIComponent(LONG_EMAIL)}`)).json;
+    assert.equal(member.planConnections[0].cancelAtPeriodEnd, true, "the API sees the change");
+    await owner.getByRole("cell", { name: "member.plan.updated" }).first().waitFor();
+    await checkPage(owner, "member");
+  });
+
+  it("fits a phone's width", async () => {
+    await owner.setViewportSize({ width: 390, height: 844 });
+    for (const path of [memberUrl, `${MEMBERD_URL}${SANDBOX}/members`, `${MEMBERD_URL}${SANDBOX}`]) {
+      await owner.goto(path);
+      await noHorizontalScroll(owner);
+    }
+    await owner.goto(memberUrl);
+    await checkPage(owner, "member-phone");
+    await owner.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it("keeps an audit log of every change", async () => {
+    await owner.getByRole("link", { name: "Audit log" }).click();
+    const log = await owner.locator("main table").innerText();
+    for (const action of ["plan.created", "member.created", "connection.created", "connection.cancel_at_period_end"]) {
+      assert.match(log, new RegExp(action.replace(".", "\\.")), `${action} is in the log`);
+    }
+    assert.match(log, /owner@example\.com/);
+    await checkPage(owner, "audit");
+  });
+
+  it("shows a failed webhook delivery and redelivers it", async () => {
+    const receiver = await failingOnce();
+    try {
+      await owner.goto(`${MEMBERD_URL}${SANDBOX}`);
+      await owner.getByRole("link", { name: "Webhooks" }).click();
+      await owner.getByLabel("URL").fill(receiver.url);
+      await owner.getByRole("button", { name: "Add endpoint" }).click();
+      const secret = await owner.locator(".notice .secret").innerText();
+      assert.match(secret, /^whsec_/, "the secret is shown once");
+      await checkPage(owner, "webhook-endpoint-new");
+      const endpointUrl = owner.url().includes("/webhooks/")
+        ? owner.url()
+        : `${MEMBERD_URL}${SANDBOX}/webhooks/${await owner.locator("dd code").first().innerText()}`;
+      await owner.goto(endpointUrl);
+      assert.equal(await owner.locator(".notice .secret").count(), 0, "and never again");
+      const created = await api("POST", "/v1/members", { email: "hooked@example.com" });
+      assert.equal(created.status, 201);
+      await reloadUntil(owner, () => owner.getByText("HTTP 500").count());
+      await owner.getByRole("heading", { name: "Failed deliveries" }).waitFor();
+      await checkPage(owner, "webhook-endpoint-failing");
+      await owner.getByRole("button", { name: /^Redeliver evt_/ }).first().click();
+      await reloadUntil(owner, () => owner.getByRole("cell", { name: /manual/ }).count());
+      const manual = owner.getByRole("row", { name: /manual/ });
+      await manual.getByText("succeeded").waitFor();
+      assert.equal(receiver.received(), 2, "the first attempt failed, the redelivery got through");
+      await owner.getByRole("link", { name: "Webhooks" }).click();
+      await checkPage(owner, "webhooks");
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("filters the change feed and shows an event with its deliveries", async () => {
+    await owner.getByRole("link", { name: "Events" }).click();
+    await owner.getByLabel("Type").selectOption("member.created");
+    await owner.getByRole("button", { name: "Filter" }).click();
+    const rows = owner.locator("main tbody tr");
+    assert.equal(await rows.count(), 2, "the two members made in the sandbox");
+    assert.equal(await owner.getByRole("cell", { name: "member.plan.created" }).count(), 0);
+    await checkPage(owner, "events");
+    await rows.first().getByRole("link").click();
+    await owner.getByText("hooked@example.com").waitFor();
+    await owner.getByRole("heading", { name: "Deliveries" }).waitFor();
+    assert.ok((await owner.getByText("HTTP 500").count()) >= 1, "its failed attempt is listed");
+    await checkPage(owner, "event");
+    await owner.goto(`${MEMBERD_URL}${SANDBOX}/events?from=2000-01-01&to=2000-01-02`);
+    await owner.getByText("No events match.").waitFor();
+  });
+
+  it("refuses a form posted without its CSRF token", async () => {
+    const response = await owner.request.post(`${MEMBERD_URL}${SANDBOX}/plans`, {
+      form: { name: "Forged", amount: "" },
+      maxRedirects: 0,
+    });
+    assert.equal(response.status(), 403);
+    assert.match(await response.text(), /security token/);
+    const plans = await api("GET", "/v1/plans");
+    assert.ok(!plans.json.data.some((p) => p.name === "Forged"), "no plan was made");
+  });
+
+  it("lets a viewer read but change nothing", async () => {
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+    const viewer = await context.newPage();
+    await viewer.goto(await createOperator("viewer@example.com", "viewer"));
+    await viewer.getByRole("heading", { name: "Set your password" }).waitFor();
+    await viewer.getByLabel("Password", { exact: true }).fill(VIEWER_PASSWORD);
+    await viewer.getByLabel("Password again").fill(VIEWER_PASSWORD);
+    await viewer.getByRole("button", { name: "Set password" }).click();
+    await viewer.getByRole("heading", { name: /overview/ }).waitFor();
+    await viewer.goto(memberUrl);
+    await viewer.getByRole("heading", { name: LONG_EMAIL }).waitFor();
+    for (const name of ["Add plan", "Cancel now", "Save profile", "Delete member"]) {
+      assert.equal(await viewer.getByRole("button", { name }).count(), 0, `${name} is not offered`);
+    }
+    await checkPage(viewer, "member-as-viewer");
+    // The viewer's own token, on a form they are not shown: refused all the same.
+    const csrf = await viewer.locator('input[name="csrf"]').first().inputValue();
+    const response = await viewer.request.post(`${memberUrl}/delete`, { form: { csrf }, maxRedirects: 0 });
+    assert.equal(response.status(), 403);
+    assert.equal((await api("GET", `/v1/members/${encodeURIComponent(LONG_EMAIL)}`)).status, 200, "still there");
+    await context.close();
+  });
+});
