@@ -30,10 +30,16 @@ describe("the dashboard", () => {
   let browser;
   let owner;
   let memberUrl;
+  const questions = [];
 
   before(async () => {
     browser = await launch();
     owner = await (await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } })).newPage();
+    // Destructive buttons ask first; the owner says yes, and the questions are kept.
+    owner.on("dialog", (dialog) => {
+      questions.push(dialog.message());
+      dialog.accept();
+    });
   });
 
   after(async () => {
@@ -242,6 +248,36 @@ describe("the dashboard", () => {
     await owner.getByText("No events match.").waitFor();
   });
 
+  it("creates a secret key shown once, which works, and revokes it", async () => {
+    await owner.goto(`${MEMBERD_URL}${SANDBOX}/developers`);
+    await owner.getByLabel("Name of a new key").fill("billing service");
+    await owner.getByRole("button", { name: "Create secret key" }).click();
+    const secret = await owner.locator(".notice .secret").innerText();
+    assert.match(secret, /^sk_sb_/);
+    const listed = await fetch(`${MEMBERD_URL}/v1/members`, { headers: { Authorization: `Bearer ${secret}` } });
+    assert.equal(listed.status, 200, "the new key works");
+    await checkPage(owner, "developers-new-key");
+    await owner.goto(`${MEMBERD_URL}${SANDBOX}/developers`);
+    assert.equal(await owner.locator(".notice .secret").count(), 0, "the secret is not shown again");
+    await owner.getByRole("button", { name: "Revoke billing service" }).click();
+    await owner.getByRole("cell", { name: /^revoked/ }).waitFor();
+    assert.deepEqual(questions.slice(-1), ["Revoke billing service?"], "it asked first");
+    let refused = 0;
+    for (let i = 0; i < 40 && refused !== 401; i += 1) {
+      refused = (await fetch(`${MEMBERD_URL}/v1/members`, { headers: { Authorization: `Bearer ${secret}` } })).status;
+      if (refused !== 401) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(refused, 401, "a revoked key is refused");
+    await owner.getByLabel("Allowed origins").fill("not an origin");
+    await owner.getByRole("button", { name: "Save settings" }).click();
+    await owner.locator("#allowed_origins-error").waitFor();
+    await owner.getByLabel("Allowed origins").fill("https://members.example.com");
+    await owner.getByRole("button", { name: "Save settings" }).click();
+    await owner.getByLabel("Allowed origins").waitFor();
+    assert.equal(await owner.getByLabel("Allowed origins").inputValue(), "https://members.example.com");
+    await checkPage(owner, "developers");
+  });
+
   it("refuses a form posted without its CSRF token", async () => {
     const response = await owner.request.post(`${MEMBERD_URL}${SANDBOX}/plans`, {
       form: { name: "Forged", amount: "" },
@@ -267,6 +303,10 @@ describe("the dashboard", () => {
     for (const name of ["Add plan", "Cancel now", "Save profile", "Delete member"]) {
       assert.equal(await viewer.getByRole("button", { name }).count(), 0, `${name} is not offered`);
     }
+    await viewer.goto(`${MEMBERD_URL}${SANDBOX}/developers`);
+    assert.equal(await viewer.getByRole("button", { name: "Create secret key" }).count(), 0);
+    assert.equal(await viewer.getByRole("button", { name: "Save settings" }).count(), 0);
+    await viewer.goto(memberUrl);
     await checkPage(viewer, "member-as-viewer");
     // The viewer's own token, on a form they are not shown: refused all the same.
     const csrf = await viewer.locator('input[name="csrf"]').first().inputValue();

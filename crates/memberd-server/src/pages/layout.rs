@@ -15,16 +15,18 @@ pub enum Section {
     Plans,
     Events,
     Webhooks,
+    Developers,
     Audit,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 7] = [
         Section::Overview,
         Section::Members,
         Section::Plans,
         Section::Events,
         Section::Webhooks,
+        Section::Developers,
         Section::Audit,
     ];
 
@@ -35,6 +37,7 @@ impl Section {
             Section::Plans => "Plans",
             Section::Events => "Events",
             Section::Webhooks => "Webhooks",
+            Section::Developers => "Developers",
             Section::Audit => "Audit log",
         }
     }
@@ -47,6 +50,7 @@ impl Section {
             Section::Plans => "/plans",
             Section::Events => "/events",
             Section::Webhooks => "/webhooks",
+            Section::Developers => "/developers",
             Section::Audit => "/audit",
         }
     }

@@ -7,6 +7,7 @@ mod assets;
 mod audit;
 mod auth;
 mod chart;
+mod developers;
 mod events;
 mod layout;
 mod member;
@@ -115,6 +116,19 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{scoped}/webhooks/{{id}}/recover"),
             post(webhooks::recover),
+        )
+        .route(&format!("{scoped}/developers"), get(developers::show))
+        .route(
+            &format!("{scoped}/developers/keys"),
+            post(developers::create_key),
+        )
+        .route(
+            &format!("{scoped}/developers/keys/{{id}}/revoke"),
+            post(developers::revoke_key),
+        )
+        .route(
+            &format!("{scoped}/developers/settings"),
+            post(developers::save_settings),
         )
         .route(&format!("{scoped}/audit"), get(audit::show))
         .layer(SetResponseHeaderLayer::overriding(

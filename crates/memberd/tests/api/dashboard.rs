@@ -140,6 +140,7 @@ async fn without_a_session_every_page_sends_to_sign_in(app: Arc<TestApp>) {
         format!("{scoped}/plans"),
         format!("{scoped}/events"),
         format!("{scoped}/webhooks"),
+        format!("{scoped}/developers"),
         format!("{scoped}/audit"),
     ] {
         let (status, location) = status_of(&browser, app.url(&path)).await;
@@ -305,6 +306,57 @@ async fn a_viewer_may_read_and_not_write(app: Arc<TestApp>) {
     assert_eq!(plans["totalCount"], 0);
 }
 
+async fn an_admin_may_change_members_but_not_keys(app: Arc<TestApp>) {
+    operator(&app, "admin@example.com", Role::Admin, AppAccess::All).await;
+    let browser = browser();
+    assert_eq!(
+        sign_in(&app, &browser, "admin@example.com", PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    let developers = format!("/dashboard/{}/sandbox/developers", app.app_id);
+    let page = browser.text(app.url(&developers)).await;
+    assert!(
+        page.contains("Only owners create and revoke keys"),
+        "{page}"
+    );
+    assert!(!page.contains("Create secret key"));
+    let csrf = field(&page, "csrf");
+    let keys_before = app.store.list_keys(None).await.unwrap().len();
+    let made = browser
+        .post(
+            app.url(&format!("{developers}/keys")),
+            &[("csrf", csrf.as_str()), ("name", "sneaky")],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::FORBIDDEN);
+    let key = app.store.list_keys(None).await.unwrap().remove(0);
+    let revoked = browser
+        .post(
+            app.url(&format!("{developers}/keys/{}/revoke", key.id)),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(revoked.status(), StatusCode::FORBIDDEN);
+    let keys = app.store.list_keys(None).await.unwrap();
+    assert_eq!(keys.len(), keys_before);
+    assert!(keys.iter().all(|k| k.revoked_at.is_none()));
+    let created = browser
+        .post(
+            app.url(&format!("/dashboard/{}/sandbox/members", app.app_id)),
+            &[
+                ("csrf", csrf.as_str()),
+                ("email", "made-by-admin@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        created.status(),
+        StatusCode::SEE_OTHER,
+        "admins change members"
+    );
+    assert_eq!(app.member_count().await, 1);
+}
+
 async fn a_form_without_its_token_is_refused(app: Arc<TestApp>) {
     operator(&app, "owner@example.com", Role::Owner, AppAccess::All).await;
     let browser = browser();
@@ -408,6 +460,7 @@ crate::both_backends!(super::guarded() =>
     without_a_session_every_page_sends_to_sign_in,
     an_operator_of_one_app_finds_nothing_in_another,
     a_viewer_may_read_and_not_write,
+    an_admin_may_change_members_but_not_keys,
     a_form_without_its_token_is_refused,
     guessing_passwords_is_stopped,
     signing_out_ends_the_session_everywhere,
