@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod middleware;
 pub mod ops;
 pub mod pages;

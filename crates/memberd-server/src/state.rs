@@ -31,6 +31,8 @@ struct Inner {
     tokens: Tokens,
     /// Where writes run when requests are served on threads of their own (see `serving`).
     writes_runtime: Option<Handle>,
+    /// The dashboard's imports on this node.
+    imports: crate::pages::ImportJobs,
     /// Closed when the last copy of the state is dropped. A write whose client hung up runs on
     /// as a task of its own and holds a copy: `serve` waits for this before it returns.
     _last_copy: mpsc::Sender<()>,
@@ -79,6 +81,7 @@ impl AppState {
                 scheduler,
                 tokens,
                 writes_runtime,
+                imports: crate::pages::ImportJobs::default(),
                 _last_copy: last_copy,
             }),
         }
@@ -115,6 +118,10 @@ impl AppState {
     /// The runtime writes are handed to, when requests are served elsewhere.
     pub(crate) fn writes_runtime(&self) -> Option<&Handle> {
         self.inner.writes_runtime.as_ref()
+    }
+
+    pub fn imports(&self) -> &crate::pages::ImportJobs {
+        &self.inner.imports
     }
 
     pub fn limiter(&self) -> Option<&RateLimiter> {

@@ -4,6 +4,9 @@
 // token. Every page is checked with axe-core and photographed into MEMBERD_SCREENSHOTS.
 
 import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import {
@@ -276,6 +279,51 @@ describe("the dashboard", () => {
     await owner.getByLabel("Allowed origins").waitFor();
     assert.equal(await owner.getByLabel("Allowed origins").inputValue(), "https://members.example.com");
     await checkPage(owner, "developers");
+  });
+
+  it("imports a CSV of 1,000 members with a progress bar, and hands back the rejected rows", async () => {
+    const rows = ["email,customFields.firstName"];
+    for (let i = 1; i <= 997; i += 1) rows.push(`bulk-${String(i).padStart(4, "0")}@example.com,Bulk ${i}`);
+    rows.push("not-an-address,Broken");
+    rows.push(`${LONG_EMAIL},Taken`);
+    rows.push("bulk-0001@example.com,Twice");
+    const dir = await mkdtemp(join(tmpdir(), "memberd-dashboard-"));
+    const file = join(dir, "members.csv");
+    await writeFile(file, `${rows.join("\n")}\n`);
+    await owner.goto(`${MEMBERD_URL}${SANDBOX}`);
+    await owner.getByRole("link", { name: "Import and export" }).click();
+    await checkPage(owner, "transfer");
+    await owner.getByLabel("File").setInputFiles(file);
+    await owner.getByRole("button", { name: "Import members" }).click();
+    await owner.getByRole("progressbar").waitFor();
+    await reloadUntil(owner, () => owner.getByText("Done.").count());
+    assert.equal(await owner.getByRole("progressbar").getAttribute("value"), "100");
+    assert.equal(await owner.locator("#import-counts").innerText(), "997 imported, 3 rejected. Done.");
+    await owner.getByText("line 999: email").waitFor();
+    await checkPage(owner, "import-done");
+    const [download] = await Promise.all([
+      owner.waitForEvent("download"),
+      owner.getByRole("link", { name: "Download the rejected rows" }).click(),
+    ]);
+    const rejected = (await readFile(await download.path(), "utf8")).trim().split("\n");
+    assert.deepEqual(rejected, ["email,customFields.firstName", "not-an-address,Broken", `${LONG_EMAIL},Taken`, "bulk-0001@example.com,Twice"]);
+    const members = await api("GET", "/v1/members?limit=1");
+    assert.equal(members.json.totalCount, 2 + 997);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("exports every member with their plans as CSV", async () => {
+    await owner.goto(`${MEMBERD_URL}${SANDBOX}/transfer`);
+    const [download] = await Promise.all([
+      owner.waitForEvent("download"),
+      owner.getByRole("link", { name: "Export members (CSV)" }).click(),
+    ]);
+    const lines = (await readFile(await download.path(), "utf8")).trim().split("\n");
+    assert.equal(lines[0], "id,email,verified,externalId,stripeCustomerId,createdAt,customFields,metaData,plans,planIds");
+    assert.equal(lines.length, 1 + 999, "a header and every member");
+    const ada = lines.find((l) => l.includes(LONG_EMAIL));
+    assert.match(ada, /Gold \(ACTIVE\)/);
+    assert.ok(lines.some((l) => l.includes("bulk-0997@example.com")));
   });
 
   it("refuses a form posted without its CSRF token", async () => {

@@ -166,6 +166,16 @@ pub struct CsrfForm<T>(pub T);
 /// A form posted before sign-in, checked against the form cookie.
 pub struct PublicForm<T>(pub T);
 
+/// Whether a sent token is the expected one, in time that does not tell how much matched.
+pub fn same_token(sent: &str, expected: &str) -> bool {
+    sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 async fn checked_form<T: DeserializeOwned>(
     req: Request,
     state: &AppState,
@@ -185,14 +195,7 @@ async fn checked_form<T: DeserializeOwned>(
         }
     }
     let expected = csrf_token(&secret);
-    let matches = token.is_some_and(|t| {
-        t.len() == expected.len()
-            && t.bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if !matches {
+    if !token.is_some_and(|t| same_token(&t, &expected)) {
         return Err(PageError::StaleForm);
     }
     serde_urlencoded::from_str(&rest.finish())

@@ -16,17 +16,19 @@ pub enum Section {
     Events,
     Webhooks,
     Developers,
+    Transfer,
     Audit,
 }
 
 impl Section {
-    const ALL: [Section; 7] = [
+    const ALL: [Section; 8] = [
         Section::Overview,
         Section::Members,
         Section::Plans,
         Section::Events,
         Section::Webhooks,
         Section::Developers,
+        Section::Transfer,
         Section::Audit,
     ];
 
@@ -38,6 +40,7 @@ impl Section {
             Section::Events => "Events",
             Section::Webhooks => "Webhooks",
             Section::Developers => "Developers",
+            Section::Transfer => "Import and export",
             Section::Audit => "Audit log",
         }
     }
@@ -51,6 +54,7 @@ impl Section {
             Section::Events => "/events",
             Section::Webhooks => "/webhooks",
             Section::Developers => "/developers",
+            Section::Transfer => "/transfer",
             Section::Audit => "/audit",
         }
     }

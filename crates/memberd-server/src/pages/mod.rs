@@ -15,6 +15,7 @@ mod members;
 mod overview;
 mod plans;
 mod sign_in;
+mod transfer;
 mod webhooks;
 
 use axum::extract::FromRequestParts;
@@ -32,6 +33,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::error::ApiError;
 use crate::state::AppState;
 pub use auth::{new_token, token_hash, SignedIn, CSRF_FIELD};
+pub use transfer::ImportJobs;
+
+/// The largest file the dashboard imports; `memberd import` reads any size.
+pub const IMPORT_LIMIT_BYTES: usize = 256 * 1024 * 1024;
 
 /// Every dashboard route. The pages allow only their own scripts, styles and forms, are never
 /// framed or cached, and send no Referer (a set-password link carries its token in the URL).
@@ -129,6 +134,24 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{scoped}/developers/settings"),
             post(developers::save_settings),
+        )
+        .route(&format!("{scoped}/transfer"), get(transfer::show))
+        .route(
+            &format!("{scoped}/transfer/import"),
+            // An import file may be far larger than an API request.
+            post(transfer::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT_BYTES)),
+        )
+        .route(
+            &format!("{scoped}/transfer/import/{{id}}"),
+            get(transfer::progress),
+        )
+        .route(
+            &format!("{scoped}/transfer/import/{{id}}/rejects"),
+            get(transfer::rejects),
+        )
+        .route(
+            &format!("{scoped}/transfer/members.csv"),
+            get(transfer::export),
         )
         .route(&format!("{scoped}/audit"), get(audit::show))
         .layer(SetResponseHeaderLayer::overriding(

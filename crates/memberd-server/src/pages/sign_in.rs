@@ -375,7 +375,8 @@ pub async fn go(Query(query): Query<GoQuery>) -> PageResult {
     let app = memberd_core::AppId::parse(app).ok_or(PageError::NotFound)?;
     let env: Environment = env.parse().map_err(|_| PageError::NotFound)?;
     let section = match query.section.as_str() {
-        s @ ("/members" | "/plans" | "/events" | "/webhooks" | "/developers" | "/audit") => s,
+        s @ ("/members" | "/plans" | "/events" | "/webhooks" | "/developers" | "/transfer"
+        | "/audit") => s,
         _ => "",
     };
     Ok(see_other(&format!("/dashboard/{app}/{env}{section}")))

@@ -4,8 +4,6 @@
 //! keeps a progress bar on standard error. Memory stays flat however long the file is: at
 //! most a few batches are in flight.
 
-mod read;
-
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use memberd_core::{AppId, Scope, Timestamp};
+use memberd_core::{AppId, Scope};
 use memberd_store::Store;
 use tokio::sync::mpsc;
 
 use crate::cli::{ImportArgs, ImportFormat};
-use read::{Batch, Raw, Reject, Source};
+use memberd_server::import::{describe, read_all, write_batch, Raw, Source};
 
 /// Rows per transaction: large enough that commits cost little, small enough to keep memory
 /// flat and the progress bar moving.
@@ -82,21 +80,15 @@ pub async fn run(
     let progress = progress_bar(size);
     let now = memberd_server::ops::now();
     let (tx, mut rx) = mpsc::channel(BATCHES_AHEAD);
-    let reader = std::thread::spawn(move || read_all(source, now, tx));
+    let reader = std::thread::spawn(move || read_all(source, BATCH_ROWS, now, tx));
 
     let mut imported = 0u64;
     let mut rejected = 0u64;
     while let Some(batch) = rx.recv().await {
         let mut batch = batch?;
-        let skipped = store
-            .import_members(&scope, &batch.members)
+        write_batch(store, &scope, &mut batch)
             .await
             .context("could not write to the database")?;
-        for (member, field) in skipped {
-            let row = batch.member_rows[member];
-            batch.rows[row].reject =
-                Some(Reject::field(field, "already taken in this environment"));
-        }
         let mut report = String::new();
         for row in &batch.rows {
             match &row.reject {
@@ -150,28 +142,6 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the whole input, batch by batch, until it ends, the writer hangs up, or an error
-/// (which is sent on, to end the import).
-fn read_all(mut source: Source, now: Timestamp, tx: mpsc::Sender<anyhow::Result<Batch>>) {
-    loop {
-        let next = source
-            .next_batch(BATCH_ROWS, now)
-            .and_then(|batch| match batch {
-                Some(mut batch) => batch.hash_passwords().map(|()| Some(batch)),
-                None => Ok(None),
-            });
-        let message = match next {
-            Ok(Some(batch)) => Ok(batch),
-            Ok(None) => return,
-            Err(err) => Err(err),
-        };
-        let failed = message.is_err();
-        if tx.blocking_send(message).is_err() || failed {
-            return;
-        }
-    }
-}
-
 fn open_input(path: &PathBuf) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
     if path == Path::new("-") {
         return Ok((Box::new(std::io::stdin()), None));
@@ -179,13 +149,6 @@ fn open_input(path: &PathBuf) -> anyhow::Result<(Box<dyn Read + Send>, Option<u6
     let file = File::open(path).with_context(|| format!("could not open {}", path.display()))?;
     let size = file.metadata().ok().map(|m| m.len());
     Ok((Box::new(file), size))
-}
-
-fn describe(line: u64, reject: &Reject) -> String {
-    match &reject.field {
-        Some(field) => format!("line {line}: {field}: {}", reject.message),
-        None => format!("line {line}: {}", reject.message),
-    }
 }
 
 fn seconds(took: Duration) -> String {

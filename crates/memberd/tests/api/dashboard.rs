@@ -68,6 +68,15 @@ impl Browser {
         self.get(url).await.text().await.unwrap()
     }
 
+    pub async fn post_multipart(&self, url: String, body: String) -> reqwest::Response {
+        let request = self
+            .client
+            .post(url)
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body);
+        self.send(request).await
+    }
+
     pub async fn post<T: serde::Serialize + ?Sized>(
         &self,
         url: String,
@@ -141,6 +150,8 @@ async fn without_a_session_every_page_sends_to_sign_in(app: Arc<TestApp>) {
         format!("{scoped}/events"),
         format!("{scoped}/webhooks"),
         format!("{scoped}/developers"),
+        format!("{scoped}/transfer"),
+        format!("{scoped}/transfer/members.csv"),
         format!("{scoped}/audit"),
     ] {
         let (status, location) = status_of(&browser, app.url(&path)).await;
@@ -376,6 +387,25 @@ async fn a_form_without_its_token_is_refused(app: Arc<TestApp>) {
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{form:?}");
     }
     assert_eq!(app.member_count().await, 0);
+    // An upload is a form too: without the token, nothing is imported.
+    let upload = |csrf: Option<&str>| {
+        let mut body = String::new();
+        if let Some(csrf) = csrf {
+            body.push_str(&format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            ));
+        }
+        body.push_str("--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.csv\"\r\nContent-Type: text/csv\r\n\r\nemail\r\nuploaded@example.com\r\n--XyZ--\r\n");
+        body
+    };
+    let import = format!("/dashboard/{}/sandbox/transfer/import", app.app_id);
+    let refused = browser.post_multipart(app.url(&import), upload(None)).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = browser
+        .post_multipart(app.url(&import), upload(Some(&"0".repeat(32))))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.member_count().await, 0);
     // The sign-in form's token is the form cookie's: without the cookie, refused.
     let bare = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -407,6 +437,21 @@ async fn a_form_without_its_token_is_refused(app: Arc<TestApp>) {
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.member_count().await, 1);
+    let started = browser
+        .post_multipart(app.url(&import), upload(Some(&csrf)))
+        .await;
+    assert_eq!(
+        started.status(),
+        StatusCode::SEE_OTHER,
+        "with its token, the upload is taken"
+    );
+    for _ in 0..100 {
+        if app.member_count().await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.member_count().await, 2);
 }
 
 async fn guessing_passwords_is_stopped(app: Arc<TestApp>) {

@@ -1,13 +1,14 @@
-//! Reading an import file into batches of checked members. This runs on its own thread, apart
-//! from the writer, so that parsing one batch overlaps with writing the one before.
+//! Reading an import file (JSON Lines or CSV) into batches of checked members, for
+//! `memberd import` and the dashboard's import alike. Reading runs on a thread of its own,
+//! apart from the writer, so that parsing one batch overlaps with writing the one before.
 
 use std::io::{BufRead, BufReader, Read};
 
+use crate::api::native::members::MemberIn;
+use crate::extract::parse_json;
 use anyhow::{bail, Context};
 use memberd_core::member::check_password;
 use memberd_core::{DomainError, Member, MemberId, NewMember, Timestamp};
-use memberd_server::api::native::members::MemberIn;
-use memberd_server::extract::parse_json;
 use serde_json::{Map, Value};
 
 /// Why a row was not imported: the field at fault, when there is one, and what is wrong.
@@ -115,7 +116,7 @@ impl Batch {
                     scope.spawn(move || {
                         part.iter()
                             .map(|(i, plain)| {
-                                memberd_server::passwords::hash_password_blocking(plain)
+                                crate::passwords::hash_password_blocking(plain)
                                     .map(|hash| (*i, hash))
                             })
                             .collect::<Result<Vec<_>, _>>()
@@ -387,5 +388,57 @@ impl Column {
             Column::CustomField(key) => format!("customFields.{key}"),
             Column::MetaData(key) => format!("metaData.{key}"),
         }
+    }
+}
+
+/// Writes the batch's members in one transaction, and marks the rows whose email or
+/// externalId another member of the environment already has: each row then says whether it
+/// was imported.
+pub async fn write_batch(
+    store: &memberd_store::Store,
+    scope: &memberd_core::Scope,
+    batch: &mut Batch,
+) -> Result<(), memberd_store::StoreError> {
+    let skipped = store.import_members(scope, &batch.members).await?;
+    for (member, field) in skipped {
+        let row = batch.member_rows[member];
+        batch.rows[row].reject = Some(Reject::field(field, "already taken in this environment"));
+    }
+    Ok(())
+}
+
+/// Reads the whole input, `batch_rows` at a time (passwords hashed), until it ends, the
+/// writer hangs up, or an error (which is sent on, to end the import). Blocks: run it on a
+/// thread of its own.
+pub fn read_all(
+    mut source: Source,
+    batch_rows: usize,
+    now: Timestamp,
+    tx: tokio::sync::mpsc::Sender<anyhow::Result<Batch>>,
+) {
+    loop {
+        let next = source
+            .next_batch(batch_rows, now)
+            .and_then(|batch| match batch {
+                Some(mut batch) => batch.hash_passwords().map(|()| Some(batch)),
+                None => Ok(None),
+            });
+        let message = match next {
+            Ok(Some(batch)) => Ok(batch),
+            Ok(None) => return,
+            Err(err) => Err(err),
+        };
+        let failed = message.is_err();
+        if tx.blocking_send(message).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// A rejected row, as people read it: `line 12: email: …`.
+pub fn describe(line: u64, reject: &Reject) -> String {
+    match &reject.field {
+        Some(field) => format!("line {line}: {field}: {}", reject.message),
+        None => format!("line {line}: {}", reject.message),
     }
 }
