@@ -120,6 +120,7 @@ describe("the dashboard", () => {
     await owner.getByLabel("Email").fill("not-an-email");
     await owner.getByRole("button", { name: "Create member" }).click();
     await owner.locator("#email-error").waitFor();
+    await checkPage(owner, "member-new-with-error");
     await owner.getByLabel("Email").fill(LONG_EMAIL);
     await owner.getByLabel("Custom fields").fill("firstName: Ada\nlastName: Lovelace");
     await owner.getByLabel("External id").fill("shopify-1815");
@@ -227,6 +228,11 @@ describe("the dashboard", () => {
       const manual = owner.getByRole("row", { name: /manual/ });
       await manual.getByText("succeeded").waitFor();
       assert.equal(receiver.received(), 2, "the first attempt failed, the redelivery got through");
+      await owner.getByRole("button", { name: "Send a test event" }).click();
+      await owner.getByText("The test event got HTTP 200.").waitFor();
+      assert.equal(receiver.received(), 3);
+      assert.match(receiver.last()["webhook-signature"], /^v1,/, "signed as deliveries are");
+      assert.match(receiver.lastBody(), /test\.member@example\.com/);
       await owner.getByRole("link", { name: "Webhooks" }).click();
       await checkPage(owner, "webhooks");
     } finally {
@@ -249,6 +255,9 @@ describe("the dashboard", () => {
     await checkPage(owner, "event");
     await owner.goto(`${MEMBERD_URL}${SANDBOX}/events?from=2000-01-01&to=2000-01-02`);
     await owner.getByText("No events match.").waitFor();
+    const missing = await owner.goto(`${MEMBERD_URL}${SANDBOX}/events/evt_nothere`);
+    assert.equal(missing.status(), 404);
+    await checkPage(owner, "not-found");
   });
 
   it("creates a secret key shown once, which works, and revokes it", async () => {

@@ -120,9 +120,14 @@ export async function noHorizontalScroll(page) {
  */
 export async function failingOnce() {
   let count = 0;
+  let headers = {};
+  let body = "";
   const server = createServer((req, res) => {
-    req.resume();
+    const chunks = [];
+    req.on("data", (chunk) => chunks.push(chunk));
     req.on("end", () => {
+      headers = req.headers;
+      body = Buffer.concat(chunks).toString("utf8");
       count += 1;
       res.writeHead(count === 1 ? 500 : 200, { "Content-Type": "text/plain" });
       res.end(count === 1 ? "down for a moment" : "ok");
@@ -132,6 +137,8 @@ export async function failingOnce() {
   return {
     url: `http://127.0.0.1:${server.address().port}/hook`,
     received: () => count,
+    last: () => headers,
+    lastBody: () => body,
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }

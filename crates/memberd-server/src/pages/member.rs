@@ -308,9 +308,10 @@ async fn member_page(
         h2 { "Events" }
         @if events.is_empty() { (layout::empty("No events.")) } @else {
             div.table-wrap { table {
-                thead { tr { th scope="col" { "When" } th scope="col" { "Type" } th scope="col" { "Event" } } }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Type" } th scope="col" { "Event and its deliveries" } } }
                 tbody { @for e in &events { tr {
-                    td { (layout::when(e.created_at)) } td { code { (e.kind) } } td { code { (e.id) } }
+                    td { (layout::when(e.created_at)) } td { code { (e.kind) } }
+                    td { a href={ (place.base()) "/events/" (e.id) } { (e.id) } }
                 } } }
             } }
         }

@@ -107,6 +107,10 @@ pub fn router() -> Router<AppState> {
             post(webhooks::rotate),
         )
         .route(
+            &format!("{scoped}/webhooks/{{id}}/test"),
+            post(webhooks::send_test),
+        )
+        .route(
             &format!("{scoped}/webhooks/{{id}}/enabled"),
             post(webhooks::set_enabled),
         )

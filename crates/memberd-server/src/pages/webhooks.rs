@@ -192,6 +192,17 @@ async fn endpoint_page(
     e: &Endpoint,
     secret_note: Option<&str>,
 ) -> PageResult<Markup> {
+    endpoint_page_with(state, place, e, secret_note, None).await
+}
+
+/// The endpoint's page, with what a test event just got, if one was sent.
+async fn endpoint_page_with(
+    state: &AppState,
+    place: &Place,
+    e: &Endpoint,
+    secret_note: Option<&str>,
+    tested: Option<&Result<(u16, String), String>>,
+) -> PageResult<Markup> {
     let attempts = state
         .store()
         .list_attempts(
@@ -221,6 +232,14 @@ async fn endpoint_page(
                 p { "Keep it with the receiver: memberd shows it only now. Verify each delivery's " code { "webhook-signature" } " with it." }
             }
         }
+        @match tested {
+            Some(Ok((status, body))) => div.notice.alert[!(200..300).contains(status)] role="status" {
+                p { "The test event got HTTP " (status) "." @if !body.is_empty() { " The receiver said: " code { (body) } } }
+                p.hint { "Test events are not in the change feed or the attempt log." }
+            },
+            Some(Err(why)) => div.alert role="alert" { p { "The test event got no answer: " (why) "." } },
+            None => {},
+        }
         dl.props {
             dt { "Id" } dd { code { (e.id) } }
             dt { "Flavour" } dd { (e.flavour.as_str()) }
@@ -231,6 +250,7 @@ async fn endpoint_page(
         }
         @if can_change {
             div.actions {
+                (post_button(&format!("{here}/test"), token, "Send a test event", false))
                 (post_button(&format!("{here}/rotate"), token, "Rotate secret", true))
                 @if e.enabled {
                     (post_button(&format!("{here}/enabled?on=false"), token, "Turn off", false))
@@ -444,4 +464,61 @@ pub async fn recover(
         )
         .await;
     Ok(see_other(&format!("{}/webhooks/{id}", place.base())))
+}
+
+/// Sends a made-up `member.created` to the endpoint now, signed as deliveries are, and shows
+/// what the receiver answered. Nothing is recorded but the audit log's line.
+pub async fn send_test(
+    State(state): State<AppState>,
+    place: Place,
+    Path((_, _, id)): EndpointPath,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> PageResult {
+    place.require(Capability::Change, "send test events")?;
+    let e = load(&state, &place, &id).await?;
+    let now = state.now();
+    let draft = memberd_core::NewMember {
+        email: "test.member@example.com".into(),
+        ..memberd_core::NewMember::default()
+    };
+    let (member, _) = memberd_core::Member::create(draft, now).map_err(|_| PageError::Internal)?;
+    let event = memberd_core::event::Event {
+        id: EventId::generate(),
+        kind: memberd_core::event::EventKind::MemberCreated
+            .as_str()
+            .to_owned(),
+        data: memberd_core::event::member_payload(&member),
+        created_at: now,
+    };
+    let config = &state.config().webhooks;
+    let client =
+        crate::workers::webhooks::target::client(config.timeout, config.allow_private_targets)
+            .map_err(|_| PageError::Internal)?;
+    let outcome = crate::workers::webhooks::send_event(
+        &client,
+        &e,
+        &event,
+        &memberd_core::webhook::ContractContext::default(),
+        config.allow_private_targets,
+        now,
+    )
+    .await;
+    let told = match &outcome {
+        Ok((status, _)) => format!("HTTP {status}"),
+        Err(_) => "no answer".to_owned(),
+    };
+    place
+        .audit(
+            &state,
+            "webhook.tested",
+            Some(e.id.as_str()),
+            format!("sent a test event to {}: {told}", e.url),
+        )
+        .await;
+    Ok(Html(
+        endpoint_page_with(&state, &place, &e, None, Some(&outcome))
+            .await?
+            .into_string(),
+    )
+    .into_response())
 }

@@ -247,42 +247,62 @@ impl Dispatcher {
     /// was received.
     async fn send(&self, d: &DueDelivery, now: Timestamp) -> Result<(u16, String), String> {
         let context = self.contract_context(d).await;
-        let message =
-            webhook::message_with(d.endpoint.flavour, &d.event, &context).ok_or_else(|| {
-                format!(
-                    "the {} flavour does not send {} events",
-                    d.endpoint.flavour, d.event.kind
-                )
-            })?;
-        let url = reqwest::Url::parse(&d.endpoint.url).map_err(|e| format!("invalid url: {e}"))?;
-        target::check_literal(&url, self.config.allow_private_targets)?;
-        let body = js_json::to_string(&message.body);
-        // The header carries the wall-clock time of sending, which receivers compare with
-        // their own clocks; scheduling reads the dispatcher's clock.
-        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut secrets = d.endpoint.signing_secrets(now);
-        if d.endpoint.flavour == Flavour::Memberstack {
-            // Memberstack's SDK reads a single signature.
-            secrets.truncate(1);
-        }
-        let msg_id = d.event.id.as_str();
-        let signature = secrets
-            .iter()
-            .filter_map(|s| signing::sign(s, msg_id, timestamp, body.as_bytes()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let headers = headers(msg_id, timestamp, &signature).map_err(|e| e.to_string())?;
-        let response = self
-            .client
-            .post(url)
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(describe)?;
-        let status = response.status().as_u16();
-        Ok((status, bounded_body(response).await))
+        send_event(
+            &self.client,
+            &d.endpoint,
+            &d.event,
+            &context,
+            self.config.allow_private_targets,
+            now,
+        )
+        .await
     }
+}
+
+/// Sends `event` to `endpoint`, signed, in the endpoint's flavour: the receiver's status and
+/// the start of its body, or why nothing was received. The dispatcher's deliveries and the
+/// dashboard's test events both go out through this.
+pub async fn send_event(
+    client: &reqwest::Client,
+    endpoint: &memberd_core::webhook::Endpoint,
+    event: &memberd_core::event::Event,
+    context: &ContractContext,
+    allow_private_targets: bool,
+    now: Timestamp,
+) -> Result<(u16, String), String> {
+    let message = webhook::message_with(endpoint.flavour, event, context).ok_or_else(|| {
+        format!(
+            "the {} flavour does not send {} events",
+            endpoint.flavour, event.kind
+        )
+    })?;
+    let url = reqwest::Url::parse(&endpoint.url).map_err(|e| format!("invalid url: {e}"))?;
+    target::check_literal(&url, allow_private_targets)?;
+    let body = js_json::to_string(&message.body);
+    // The header carries the wall-clock time of sending, which receivers compare with
+    // their own clocks; scheduling reads the dispatcher's clock.
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut secrets = endpoint.signing_secrets(now);
+    if endpoint.flavour == Flavour::Memberstack {
+        // Memberstack's SDK reads a single signature.
+        secrets.truncate(1);
+    }
+    let msg_id = event.id.as_str();
+    let signature = secrets
+        .iter()
+        .filter_map(|s| signing::sign(s, msg_id, timestamp, body.as_bytes()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let headers = headers(msg_id, timestamp, &signature).map_err(|e| e.to_string())?;
+    let response = client
+        .post(url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(describe)?;
+    let status = response.status().as_u16();
+    Ok((status, bounded_body(response).await))
 }
 
 fn headers(
