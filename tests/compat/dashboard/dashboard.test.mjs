@@ -335,6 +335,32 @@ describe("the dashboard", () => {
     assert.ok(lines.some((l) => l.includes("bulk-0997@example.com")));
   });
 
+  it("adds an operator, who follows the link shown once", async () => {
+    await owner.goto(`${MEMBERD_URL}${SANDBOX}`);
+    await owner.getByRole("link", { name: "Operators" }).click();
+    await owner.getByLabel("Email").fill("admin@example.com");
+    await owner.getByLabel("Role").selectOption("admin");
+    await owner.getByRole("button", { name: "Add operator" }).click();
+    await owner.getByRole("group", { name: "Apps they may enter" }).locator(".error").waitFor();
+    await owner.getByLabel("Default app").check();
+    await owner.getByRole("button", { name: "Add operator" }).click();
+    const link = await owner.locator(".notice .secret").innerText();
+    assert.ok(link.startsWith(`${MEMBERD_URL}/dashboard/set-password?token=`), link);
+    await owner.getByRole("cell", { name: "admin@example.com", exact: true }).waitFor();
+    await checkPage(owner, "operators");
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const admin = await context.newPage();
+    await admin.goto(link);
+    await admin.getByLabel("Password", { exact: true }).fill("admin's own password");
+    await admin.getByLabel("Password again").fill("admin's own password");
+    await admin.getByRole("button", { name: "Set password" }).click();
+    await admin.getByRole("heading", { name: /overview/ }).waitFor();
+    assert.equal(await admin.getByRole("link", { name: "Operators" }).count(), 0, "only owners manage operators");
+    const refused = await admin.goto(`${MEMBERD_URL}${SANDBOX}/operators`);
+    assert.equal(refused.status(), 403);
+    await context.close();
+  });
+
   it("refuses a form posted without its CSRF token", async () => {
     const response = await owner.request.post(`${MEMBERD_URL}${SANDBOX}/plans`, {
       form: { name: "Forged", amount: "" },

@@ -5,6 +5,8 @@
 use maud::{html, Markup, DOCTYPE};
 use memberd_core::{Environment, Timestamp};
 
+use memberd_core::operator::Capability;
+
 use super::{FieldErrors, Place, CSRF_FIELD};
 
 /// The parts of an environment, as the navigation lists them.
@@ -17,11 +19,12 @@ pub enum Section {
     Webhooks,
     Developers,
     Transfer,
+    Operators,
     Audit,
 }
 
 impl Section {
-    const ALL: [Section; 8] = [
+    const ALL: [Section; 9] = [
         Section::Overview,
         Section::Members,
         Section::Plans,
@@ -29,6 +32,7 @@ impl Section {
         Section::Webhooks,
         Section::Developers,
         Section::Transfer,
+        Section::Operators,
         Section::Audit,
     ];
 
@@ -41,6 +45,7 @@ impl Section {
             Section::Webhooks => "Webhooks",
             Section::Developers => "Developers",
             Section::Transfer => "Import and export",
+            Section::Operators => "Operators",
             Section::Audit => "Audit log",
         }
     }
@@ -55,6 +60,7 @@ impl Section {
             Section::Webhooks => "/webhooks",
             Section::Developers => "/developers",
             Section::Transfer => "/transfer",
+            Section::Operators => "/operators",
             Section::Audit => "/audit",
         }
     }
@@ -135,7 +141,7 @@ pub fn page(place: &Place, section: Section, title: &str, body: Markup) -> Marku
                     }
                     nav aria-label="Sections" {
                         ul {
-                            @for s in Section::ALL {
+                            @for s in Section::ALL.into_iter().filter(|s| *s != Section::Operators || place.may(Capability::ManageAccess)) {
                                 li {
                                     a href={ (base) (s.path()) } aria-current=[(s == section).then_some("page")] { (s.label()) }
                                 }

@@ -12,6 +12,7 @@ mod events;
 mod layout;
 mod member;
 mod members;
+mod operators;
 mod overview;
 mod plans;
 mod sign_in;
@@ -156,6 +157,18 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{scoped}/transfer/members.csv"),
             get(transfer::export),
+        )
+        .route(
+            &format!("{scoped}/operators"),
+            get(operators::show).post(operators::create),
+        )
+        .route(
+            &format!("{scoped}/operators/{{id}}/link"),
+            post(operators::new_link),
+        )
+        .route(
+            &format!("{scoped}/operators/{{id}}/delete"),
+            post(operators::delete),
         )
         .route(&format!("{scoped}/audit"), get(audit::show))
         .layer(SetResponseHeaderLayer::overriding(

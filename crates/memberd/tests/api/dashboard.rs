@@ -152,6 +152,7 @@ async fn without_a_session_every_page_sends_to_sign_in(app: Arc<TestApp>) {
         format!("{scoped}/developers"),
         format!("{scoped}/transfer"),
         format!("{scoped}/transfer/members.csv"),
+        format!("{scoped}/operators"),
         format!("{scoped}/audit"),
     ] {
         let (status, location) = status_of(&browser, app.url(&path)).await;
