@@ -5,104 +5,23 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse};
 use maud::{html, Markup};
 use memberd_core::operator::Capability;
-use memberd_core::{
-    ConnectionCommand, ConnectionId, MemberId, MemberPatch, PlanConnection, PlanId, PlanStatus,
-    PriceId, SessionEnd, SessionId, Timestamp,
-};
-use memberd_store::{ConnectionRequest, MemberView, Order, PageRequest, PlanFilter};
+use memberd_core::{MemberId, MemberPatch, PlanConnection, PlanStatus, SessionEnd, SessionId};
+use memberd_store::{MemberView, Order, PageRequest, PlanFilter};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::auth::CsrfForm;
 use super::layout::{self, csrf, post_button, Field, Section};
+use super::member_plans::Move;
 use super::members::{display_name, fields_text, parse_fields};
 use super::{see_other, FieldErrors, PageError, PageResult, Place};
 use crate::state::AppState;
 
-/// The moves a person can make on a connection, with the button that makes each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Move {
-    CancelNow,
-    CancelAtPeriodEnd,
-    Pause,
-    Resume,
-}
-
-impl Move {
-    const ALL: [Move; 4] = [
-        Move::CancelAtPeriodEnd,
-        Move::CancelNow,
-        Move::Pause,
-        Move::Resume,
-    ];
-
-    fn slug(self) -> &'static str {
-        match self {
-            Move::CancelNow => "cancel",
-            Move::CancelAtPeriodEnd => "cancel-at-period-end",
-            Move::Pause => "pause",
-            Move::Resume => "resume",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Move::CancelNow => "Cancel now",
-            Move::CancelAtPeriodEnd => "Cancel at period end",
-            Move::Pause => "Pause",
-            Move::Resume => "Resume",
-        }
-    }
-
-    fn parse(slug: &str) -> Option<Move> {
-        Move::ALL.into_iter().find(|m| m.slug() == slug)
-    }
-
-    fn command(self) -> ConnectionCommand {
-        match self {
-            Move::CancelNow => ConnectionCommand::Cancel {
-                reason: None,
-                at_period_end: false,
-            },
-            Move::CancelAtPeriodEnd => ConnectionCommand::Cancel {
-                reason: None,
-                at_period_end: true,
-            },
-            Move::Pause => ConnectionCommand::Pause { resume_at: None },
-            Move::Resume => ConnectionCommand::Resume,
-        }
-    }
-
-    fn request(self) -> ConnectionRequest {
-        match self {
-            Move::CancelNow => ConnectionRequest::Cancel {
-                reason: None,
-                at_period_end: false,
-            },
-            Move::CancelAtPeriodEnd => ConnectionRequest::Cancel {
-                reason: None,
-                at_period_end: true,
-            },
-            Move::Pause => ConnectionRequest::Pause { resume_at: None },
-            Move::Resume => ConnectionRequest::Resume,
-        }
-    }
-
-    /// Whether the state machine takes this move now: asked of the core itself, so the page
-    /// offers exactly what the API would accept.
-    fn allowed(self, c: &PlanConnection, others: &[PlanConnection], now: Timestamp) -> bool {
-        if self == Move::CancelAtPeriodEnd && c.cancel_at_period_end {
-            return false;
-        }
-        c.apply(self.command(), others, now).is_ok()
-    }
-}
-
-fn member_id(raw: &str) -> PageResult<MemberId> {
+pub(super) fn member_id(raw: &str) -> PageResult<MemberId> {
     MemberId::parse(raw).ok_or(PageError::NotFound)
 }
 
-async fn load(state: &AppState, place: &Place, id: &MemberId) -> PageResult<MemberView> {
+pub(super) async fn load(state: &AppState, place: &Place, id: &MemberId) -> PageResult<MemberView> {
     state
         .store()
         .get_member(&place.scope(), id)
@@ -127,7 +46,7 @@ pub struct ProfileForm {
 }
 
 impl ProfileForm {
-    fn of(view: &MemberView) -> Self {
+    pub(super) fn of(view: &MemberView) -> Self {
         let m = &view.member;
         ProfileForm {
             email: m.email.to_string(),
@@ -140,7 +59,7 @@ impl ProfileForm {
     }
 }
 
-async fn member_page(
+pub(super) async fn member_page(
     state: &AppState,
     place: &Place,
     view: &MemberView,
@@ -355,7 +274,7 @@ pub async fn show(
 }
 
 /// A path parameter by name; the routes give them all.
-fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
     params
         .iter()
         .find(|(n, _)| n == name)
@@ -449,115 +368,7 @@ pub async fn update(
 }
 
 #[derive(Deserialize)]
-pub struct AddPlanForm {
-    #[serde(default)]
-    plan: String,
-}
-
-/// Adds a plan as `POST /v1/members/{id}/plan-connections` does (a paid one charges the
-/// member's card, or starts its trial).
-pub async fn add_plan(
-    State(state): State<AppState>,
-    place: Place,
-    Path(params): Path<Vec<(String, String)>>,
-    CsrfForm(form): CsrfForm<AddPlanForm>,
-) -> PageResult {
-    place.require(Capability::Change, "change members' plans")?;
-    let id = member_id(param(&params, "id"))?;
-    let view = load(&state, &place, &id).await?;
-    let (plan, price) = match form.plan.split_once(':') {
-        Some((plan, price)) => (PlanId::parse(plan), PriceId::parse(price)),
-        None => (PlanId::parse(&form.plan), None),
-    };
-    let Some(plan) = plan else {
-        let page = member_page(
-            &state,
-            &place,
-            &view,
-            &ProfileForm::of(&view),
-            &FieldErrors::one("planId", "Pick a plan."),
-        )
-        .await?;
-        return Ok(Html(page.into_string()).into_response());
-    };
-    match crate::billing::connect::connect(&state, &place.scope(), &id, &plan, price.as_ref()).await
-    {
-        Ok(added) => {
-            state.wake_workers();
-            place
-                .audit(
-                    &state,
-                    "connection.created",
-                    Some(added.connection.id.as_str()),
-                    format!("added {} to {}", added.plan_name, view.member.email),
-                )
-                .await;
-            Ok(see_other(&format!("{}/members/{id}", place.base())))
-        }
-        Err(err) => {
-            let mut errors = FieldErrors::from_api(err)?;
-            if errors.is_empty() || errors.general.is_some() {
-                errors = FieldErrors::one("planId", errors.general.take().unwrap_or_default());
-            }
-            let page = member_page(&state, &place, &view, &ProfileForm::of(&view), &errors).await?;
-            Ok(Html(page.into_string()).into_response())
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub struct MoveQuery {
-    #[serde(rename = "move", default)]
-    step: String,
-}
-
-#[derive(Deserialize)]
 pub struct NoFields {}
-
-pub async fn change_connection(
-    State(state): State<AppState>,
-    place: Place,
-    Path(params): Path<Vec<(String, String)>>,
-    axum::extract::Query(query): axum::extract::Query<MoveQuery>,
-    CsrfForm(NoFields {}): CsrfForm<NoFields>,
-) -> PageResult {
-    place.require(Capability::Change, "change members' plans")?;
-    let id = member_id(param(&params, "id"))?;
-    let con = ConnectionId::parse(param(&params, "con")).ok_or(PageError::NotFound)?;
-    let step = Move::parse(&query.step).ok_or_else(|| PageError::bad_request("No such action."))?;
-    let view = load(&state, &place, &id).await?;
-    if !view.connections.iter().any(|c| c.connection.id == con) {
-        return Err(PageError::NotFound);
-    }
-    match state
-        .store()
-        .change_connection(&place.scope(), &con, step.request(), state.now())
-        .await
-    {
-        Ok(changed) => {
-            state.wake_workers();
-            place
-                .audit(
-                    &state,
-                    &format!("connection.{}", step.slug().replace('-', "_")),
-                    Some(con.as_str()),
-                    format!(
-                        "{} {} of {}",
-                        step.label().to_lowercase(),
-                        changed.plan_name,
-                        view.member.email
-                    ),
-                )
-                .await;
-            Ok(see_other(&format!("{}/members/{id}", place.base())))
-        }
-        Err(err) => {
-            let errors = FieldErrors::from_api(err.into())?;
-            let page = member_page(&state, &place, &view, &ProfileForm::of(&view), &errors).await?;
-            Ok(Html(page.into_string()).into_response())
-        }
-    }
-}
 
 pub async fn revoke_session(
     State(state): State<AppState>,

@@ -11,6 +11,7 @@ mod developers;
 mod events;
 mod layout;
 mod member;
+mod member_plans;
 mod members;
 mod operators;
 mod overview;
@@ -69,11 +70,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             &format!("{scoped}/members/{{id}}/plans"),
-            post(member::add_plan),
+            post(member_plans::add_plan),
         )
         .route(
             &format!("{scoped}/members/{{id}}/connections/{{con}}"),
-            post(member::change_connection),
+            post(member_plans::change_connection),
         )
         .route(
             &format!("{scoped}/members/{{id}}/sessions/{{ses}}"),
