@@ -6,7 +6,7 @@ use axum::response::{Html, IntoResponse};
 use maud::{html, Markup};
 use memberd_core::operator::Capability;
 use memberd_core::{MemberId, MemberPatch, PlanConnection, PlanStatus, SessionEnd, SessionId};
-use memberd_store::{MemberView, Order, PageRequest, PlanFilter};
+use memberd_store::MemberView;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -72,21 +72,7 @@ pub(super) async fn member_page(
     let base = format!("{}/members/{}", place.base(), m.id);
     let can_change = place.may(Capability::Change);
     let csrf_token = &place.signed_in.csrf;
-    let plans = state
-        .store()
-        .list_plans(
-            &scope,
-            &PlanFilter {
-                status: Some(PlanStatus::Active),
-            },
-            PageRequest {
-                after: None,
-                limit: 200,
-                order: Order::Asc,
-            },
-        )
-        .await?
-        .items;
+    let plans = super::plans::all_plans(state, place, Some(PlanStatus::Active)).await?;
     let payments = state.store().list_payments(&scope, &m.id).await?;
     let sessions = state.store().list_sessions(&scope, &m.id).await?;
     let events = state.store().latest_events(&scope, Some(&m.id), 50).await?;

@@ -5,7 +5,7 @@ use axum::response::{Html, IntoResponse};
 use maud::{html, Markup};
 use memberd_core::operator::Capability;
 use memberd_core::{ConnectionStatus, Member, NewMember, PlanId};
-use memberd_store::{Cursor, MemberFilter, MemberView, Order, PageRequest, PlanFilter};
+use memberd_store::{Cursor, MemberFilter, MemberView, Order, PageRequest};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -80,19 +80,7 @@ pub async fn list(
         order: Order::Desc,
     };
     let found = state.store().list_members(&scope, &filter, page).await?;
-    let plans = state
-        .store()
-        .list_plans(
-            &scope,
-            &PlanFilter::default(),
-            PageRequest {
-                after: None,
-                limit: 200,
-                order: Order::Asc,
-            },
-        )
-        .await?
-        .items;
+    let plans = super::plans::all_plans(&state, &place, None).await?;
     let base = place.base();
     let mut kept = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in [

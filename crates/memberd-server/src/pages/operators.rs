@@ -189,19 +189,18 @@ pub async fn create(
             format!("added the {} {}", operator.role, operator.email),
         )
         .await;
+    with_link(&state, &place, &operator, &link).await
+}
+
+/// The page with an operator's new password link, shown this once, above a blank form.
+async fn with_link(state: &AppState, place: &Place, operator: &Operator, link: &str) -> PageResult {
     let url = format!("{}{link}", state.config().issuer());
     let blank = NewOperatorForm {
         role: "viewer".into(),
         ..NewOperatorForm::default()
     };
-    let shown = page(
-        &state,
-        &place,
-        &blank,
-        &FieldErrors::default(),
-        Some((operator.email.as_str(), url)),
-    )
-    .await?;
+    let link = Some((operator.email.as_str(), url));
+    let shown = page(state, place, &blank, &FieldErrors::default(), link).await?;
     Ok(Html(shown.into_string()).into_response())
 }
 
@@ -243,20 +242,7 @@ pub async fn new_link(
             format!("made a password link for {}", operator.email),
         )
         .await;
-    let url = format!("{}{link}", state.config().issuer());
-    let blank = NewOperatorForm {
-        role: "viewer".into(),
-        ..NewOperatorForm::default()
-    };
-    let shown = page(
-        &state,
-        &place,
-        &blank,
-        &FieldErrors::default(),
-        Some((operator.email.as_str(), url)),
-    )
-    .await?;
-    Ok(Html(shown.into_string()).into_response())
+    with_link(&state, &place, &operator, &link).await
 }
 
 pub async fn delete(

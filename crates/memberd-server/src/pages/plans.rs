@@ -24,20 +24,27 @@ const INTERVALS: [Interval; 5] = [
     Interval::Onetime,
 ];
 
-pub async fn list(State(state): State<AppState>, place: Place) -> PageResult {
-    let plans = state
+/// The environment's plans (as many as a page shows), oldest first; `status` keeps to one.
+pub(super) async fn all_plans(
+    state: &AppState,
+    place: &Place,
+    status: Option<memberd_core::PlanStatus>,
+) -> PageResult<Vec<Plan>> {
+    let page = PageRequest {
+        after: None,
+        limit: 500,
+        order: Order::Asc,
+    };
+    let filter = PlanFilter { status };
+    Ok(state
         .store()
-        .list_plans(
-            &place.scope(),
-            &PlanFilter::default(),
-            PageRequest {
-                after: None,
-                limit: 500,
-                order: Order::Asc,
-            },
-        )
+        .list_plans(&place.scope(), &filter, page)
         .await?
-        .items;
+        .items)
+}
+
+pub async fn list(State(state): State<AppState>, place: Place) -> PageResult {
+    let plans = all_plans(&state, &place, None).await?;
     let base = place.base();
     let body = html! {
         @if place.may(Capability::Change) {
