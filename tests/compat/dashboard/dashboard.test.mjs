@@ -255,6 +255,10 @@ describe("the dashboard", () => {
     await checkPage(owner, "event");
     await owner.goto(`${MEMBERD_URL}${SANDBOX}/events?from=2000-01-01&to=2000-01-02`);
     await owner.getByText("No events match.").waitFor();
+    // The member's page shows how each of their events' last delivery went.
+    await owner.goto(`${MEMBERD_URL}${SANDBOX}/members?q=hooked`);
+    await owner.getByRole("link", { name: "hooked@example.com" }).click();
+    await owner.getByRole("row", { name: /member\.created/ }).getByText("succeeded").waitFor();
     const missing = await owner.goto(`${MEMBERD_URL}${SANDBOX}/events/evt_nothere`);
     assert.equal(missing.status(), 404);
     await checkPage(owner, "not-found");

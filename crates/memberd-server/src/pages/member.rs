@@ -76,6 +76,20 @@ pub(super) async fn member_page(
     let payments = state.store().list_payments(&scope, &m.id).await?;
     let sessions = state.store().list_sessions(&scope, &m.id).await?;
     let events = state.store().latest_events(&scope, Some(&m.id), 50).await?;
+    // The newest attempt at each event, in one query.
+    let ids = events.iter().map(|e| e.id.clone()).collect();
+    let page = memberd_store::PageRequest {
+        after: None,
+        limit: 500,
+        order: memberd_store::Order::Desc,
+    };
+    let attempts = state
+        .store()
+        .list_attempts(&scope, &memberd_store::AttemptFilter::Events(ids), page)
+        .await?
+        .items;
+    let last_attempt =
+        |event: &memberd_core::EventId| attempts.iter().find(|a| &a.event_id == event);
     let connections: Vec<PlanConnection> = view
         .connections
         .iter()
@@ -213,10 +227,15 @@ pub(super) async fn member_page(
         h2 { "Events" }
         @if events.is_empty() { (layout::empty("No events.")) } @else {
             div.table-wrap { table {
-                thead { tr { th scope="col" { "When" } th scope="col" { "Type" } th scope="col" { "Event and its deliveries" } } }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Type" } th scope="col" { "Event and its deliveries" } th scope="col" { "Last delivery" } } }
                 tbody { @for e in &events { tr {
                     td { (layout::when(e.created_at)) } td { code { (e.kind) } }
                     td { a href={ (place.base()) "/events/" (e.id) } { (e.id) } }
+                    td { @match last_attempt(&e.id) {
+                        Some(a) if a.status_code.is_some_and(|s| (200..300).contains(&s)) => (layout::badge("succeeded")),
+                        Some(a) => { (layout::badge("failed")) @if let Some(code) = a.status_code { " HTTP " (code) } },
+                        None => "—",
+                    } }
                 } } }
             } }
         }

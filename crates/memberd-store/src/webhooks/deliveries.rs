@@ -71,6 +71,8 @@ pub struct AttemptResult {
 pub enum AttemptFilter {
     Endpoint(EndpointId),
     Event(EventId),
+    /// The attempts at any of these events (none when the list is empty).
+    Events(Vec<EventId>),
 }
 
 const ATTEMPT_COLUMNS: &str =
@@ -333,6 +335,17 @@ impl Store {
             match filter {
                 AttemptFilter::Endpoint(id) => sql.push(" AND endpoint_id = ").text(id.as_str()),
                 AttemptFilter::Event(id) => sql.push(" AND event_id = ").text(id.as_str()),
+                AttemptFilter::Events(ids) if ids.is_empty() => sql.push(" AND 1 = 0"),
+                AttemptFilter::Events(ids) => {
+                    sql.push(" AND event_id IN (");
+                    for (i, id) in ids.iter().enumerate() {
+                        if i > 0 {
+                            sql.push(", ");
+                        }
+                        sql.text(id.as_str());
+                    }
+                    sql.push(")")
+                }
             };
         };
         let mut count = Sql::new("SELECT COUNT(*) AS n FROM webhook_attempts");
