@@ -134,18 +134,7 @@ pub async fn show(
         )
         .await?
         .items;
-    let endpoints = state
-        .store()
-        .list_endpoints(
-            &scope,
-            PageRequest {
-                after: None,
-                limit: 100,
-                order: Order::Asc,
-            },
-        )
-        .await?
-        .items;
+    let endpoints = super::webhooks::all_endpoints(&state, &scope).await?;
     let body_text = serde_json::to_string_pretty(&event.data).unwrap_or_default();
     let base = place.base();
     let body = html! {

@@ -18,6 +18,19 @@ use super::{see_other, FieldErrors, PageError, PageResult, Place};
 use crate::state::AppState;
 use crate::workers::webhooks::signing::new_secret;
 
+/// The environment's endpoints (as many as a page shows), oldest first.
+pub(super) async fn all_endpoints(
+    state: &AppState,
+    scope: &memberd_core::Scope,
+) -> PageResult<Vec<Endpoint>> {
+    let page = PageRequest {
+        after: None,
+        limit: 100,
+        order: Order::Asc,
+    };
+    Ok(state.store().list_endpoints(scope, page).await?.items)
+}
+
 fn health(e: &Endpoint) -> Markup {
     html! {
         @if !e.enabled {
@@ -31,18 +44,7 @@ fn health(e: &Endpoint) -> Markup {
 }
 
 pub async fn list(State(state): State<AppState>, place: Place) -> PageResult {
-    let endpoints = state
-        .store()
-        .list_endpoints(
-            &place.scope(),
-            PageRequest {
-                after: None,
-                limit: 100,
-                order: Order::Asc,
-            },
-        )
-        .await?
-        .items;
+    let endpoints = all_endpoints(&state, &place.scope()).await?;
     Ok(Html(
         list_page(
             &place,
@@ -151,18 +153,7 @@ pub async fn create(
         Ok(endpoint) => endpoint,
         Err(errors) => {
             let errors = errors?;
-            let endpoints = state
-                .store()
-                .list_endpoints(
-                    &scope,
-                    PageRequest {
-                        after: None,
-                        limit: 100,
-                        order: Order::Asc,
-                    },
-                )
-                .await?
-                .items;
+            let endpoints = all_endpoints(&state, &place.scope()).await?;
             return Ok(
                 Html(list_page(&place, &endpoints, &form, &errors).into_string()).into_response(),
             );
