@@ -90,9 +90,6 @@ impl Move {
         others: &[PlanConnection],
         now: Timestamp,
     ) -> bool {
-        if self == Move::CancelAtPeriodEnd && c.cancel_at_period_end {
-            return false;
-        }
         c.apply(self.command(), others, now).is_ok()
     }
 }
