@@ -154,23 +154,38 @@ fn terms(plan: &Plan, price_id: Option<&PriceId>) -> Result<Terms, DomainError> 
         });
     }
     let price = match price_id {
-        Some(id) => plan.price(id).ok_or_else(|| {
-            DomainError::invalid(
-                "priceId",
-                "unknown_price",
-                format!("plan {} has no price {id}", plan.id),
-            )
-        })?,
-        None if plan.prices.len() == 1 => &plan.prices[0],
+        Some(id) => {
+            let price = plan.price(id).ok_or_else(|| {
+                DomainError::invalid(
+                    "priceId",
+                    "unknown_price",
+                    format!("plan {} has no price {id}", plan.id),
+                )
+            })?;
+            if !price.active {
+                return Err(DomainError::invalid(
+                    "priceId",
+                    "price_retired",
+                    format!("price {id} is retired and takes no new members"),
+                ));
+            }
+            price
+        }
         None => {
-            return Err(DomainError::invalid(
-                "priceId",
-                "price_required",
-                format!(
-                    "plan {} has several prices: say which with priceId",
-                    plan.id
-                ),
-            ))
+            let mut active = plan.active_prices();
+            match (active.next(), active.next()) {
+                (Some(only), None) => only,
+                _ => {
+                    return Err(DomainError::invalid(
+                        "priceId",
+                        "price_required",
+                        format!(
+                            "plan {} has several prices: say which with priceId",
+                            plan.id
+                        ),
+                    ))
+                }
+            }
         }
     };
     let onetime = price.interval == Interval::Onetime;

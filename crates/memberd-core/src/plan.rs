@@ -95,6 +95,8 @@ pub struct Price {
     pub trial_days: u32,
     /// How many days a ONETIME price grants the plan for; `None` grants it for good.
     pub term_days: Option<u32>,
+    /// A retired price takes no new members; those who hold it keep it, renewals included.
+    pub active: bool,
 }
 
 /// A price as a client asks for it, before validation.
@@ -131,14 +133,18 @@ pub struct PlanDraft {
     pub prices: Vec<PriceDraft>,
 }
 
-/// A change to a plan. Prices are immutable once created (members hold them); a new price
-/// means a new plan, as with Stripe's prices.
+/// A change to a plan. A price never changes once created, because members hold it: as
+/// with Stripe's prices, a new amount is a new price, and the old one is retired so that it
+/// takes no new members while those who hold it keep it.
 #[derive(Debug, Clone, Default)]
 pub struct PlanPatch {
     pub name: Option<String>,
     /// `Some(None)` clears the description.
     pub description: Option<Option<String>>,
     pub permissions: Option<Vec<String>>,
+    pub add_prices: Vec<PriceDraft>,
+    /// Retiring a retired price is harmless.
+    pub retire_prices: Vec<PriceId>,
 }
 
 fn parse_name(name: &str) -> Result<String, DomainError> {
@@ -201,8 +207,10 @@ pub fn parse_permissions(permissions: Vec<String>) -> Result<Vec<String>, Domain
     Ok(out)
 }
 
-fn parse_price(i: usize, draft: PriceDraft) -> Result<Price, DomainError> {
-    let field = |name: &str| format!("prices[{i}].{name}");
+/// `list` names the request field the drafts came in (`prices`, `addPrices`), so that an
+/// error points at the one at fault.
+fn parse_price(list: &str, i: usize, draft: PriceDraft) -> Result<Price, DomainError> {
+    let field = |name: &str| format!("{list}[{i}].{name}");
     if draft.amount <= 0 || draft.amount > MAX_AMOUNT {
         return Err(DomainError::invalid(
             field("amount"),
@@ -272,6 +280,7 @@ fn parse_price(i: usize, draft: PriceDraft) -> Result<Price, DomainError> {
         interval_count,
         trial_days,
         term_days: draft.term_days,
+        active: true,
     })
 }
 
@@ -308,7 +317,7 @@ impl Plan {
             .prices
             .into_iter()
             .enumerate()
-            .map(|(i, p)| parse_price(i, p))
+            .map(|(i, p)| parse_price("prices", i, p))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Plan {
             id: PlanId::generate(),
@@ -335,6 +344,7 @@ impl Plan {
         if let Some(permissions) = patch.permissions {
             next.permissions = parse_permissions(permissions)?;
         }
+        next.change_prices(patch.add_prices, &patch.retire_prices)?;
         if next == *self {
             return Ok(None);
         }
@@ -353,6 +363,58 @@ impl Plan {
 
     pub fn price(&self, id: &PriceId) -> Option<&Price> {
         self.prices.iter().find(|p| &p.id == id)
+    }
+
+    /// The prices a new member may choose.
+    pub fn active_prices(&self) -> impl Iterator<Item = &Price> {
+        self.prices.iter().filter(|p| p.active)
+    }
+
+    fn change_prices(
+        &mut self,
+        add: Vec<PriceDraft>,
+        retire: &[PriceId],
+    ) -> Result<(), DomainError> {
+        if self.plan_type == PlanType::Free && !add.is_empty() {
+            return Err(DomainError::invalid(
+                "addPrices",
+                "free_plan_prices",
+                "a FREE plan has no prices",
+            ));
+        }
+        // Retired prices count: members still hold them, so they stay on the plan.
+        if self.prices.len() + add.len() > MAX_PRICES {
+            return Err(DomainError::invalid(
+                "addPrices",
+                "too_many",
+                format!("a plan has at most {MAX_PRICES} prices, retired ones included"),
+            ));
+        }
+        for (i, id) in retire.iter().enumerate() {
+            let price = self
+                .prices
+                .iter_mut()
+                .find(|p| &p.id == id)
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        format!("retirePrices[{i}]"),
+                        "unknown_price",
+                        format!("plan {} has no price {id}", self.id),
+                    )
+                })?;
+            price.active = false;
+        }
+        for (i, draft) in add.into_iter().enumerate() {
+            self.prices.push(parse_price("addPrices", i, draft)?);
+        }
+        if self.plan_type == PlanType::Paid && self.active_prices().next().is_none() {
+            return Err(DomainError::invalid(
+                "retirePrices",
+                "paid_plan_needs_price",
+                "a PAID plan keeps at least one active price: add one, or archive the plan",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -421,5 +483,99 @@ mod tests {
             None
         );
         assert!(plan.archive(now()).unwrap().archive(now()).is_none());
+    }
+
+    fn field_of(err: DomainError) -> String {
+        match err {
+            DomainError::Invalid { field, .. } => field.into_owned(),
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_price_is_added_and_the_old_one_retired() {
+        let plan = Plan::create(paid(vec![monthly(999)]), now()).unwrap();
+        let old = plan.prices[0].id.clone();
+        let later = Timestamp::parse("2026-02-01T00:00:00Z").unwrap();
+        let next = plan
+            .patch(
+                PlanPatch {
+                    add_prices: vec![monthly(1299)],
+                    retire_prices: vec![old.clone()],
+                    ..Default::default()
+                },
+                later,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.prices.len(), 2);
+        assert!(!next.price(&old).unwrap().active);
+        assert_eq!(
+            next.prices[0].amount, 999,
+            "a retired price keeps its terms"
+        );
+        let added: Vec<_> = next.active_prices().collect();
+        assert_eq!(added.len(), 1);
+        assert_eq!((added[0].amount, added[0].currency.as_str()), (1299, "USD"));
+        assert_eq!(next.updated_at, later);
+
+        let again = PlanPatch {
+            retire_prices: vec![old],
+            ..Default::default()
+        };
+        assert_eq!(next.patch(again, later).unwrap(), None);
+    }
+
+    #[test]
+    fn price_changes_that_would_break_the_plan_are_refused() {
+        let plan = Plan::create(paid(vec![monthly(999)]), now()).unwrap();
+        let only = plan.prices[0].id.clone();
+        let retire_only = PlanPatch {
+            retire_prices: vec![only.clone()],
+            ..Default::default()
+        };
+        assert_eq!(
+            field_of(plan.patch(retire_only, now()).unwrap_err()),
+            "retirePrices"
+        );
+
+        let bad_new = PlanPatch {
+            add_prices: vec![monthly(500), monthly(-1)],
+            ..Default::default()
+        };
+        assert_eq!(
+            field_of(plan.patch(bad_new, now()).unwrap_err()),
+            "addPrices[1].amount"
+        );
+
+        let unknown = PlanPatch {
+            retire_prices: vec![only, PriceId::generate()],
+            ..Default::default()
+        };
+        assert_eq!(
+            field_of(plan.patch(unknown, now()).unwrap_err()),
+            "retirePrices[1]"
+        );
+
+        let too_many = PlanPatch {
+            add_prices: (0..MAX_PRICES).map(|i| monthly(100 + i as i64)).collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            field_of(plan.patch(too_many, now()).unwrap_err()),
+            "addPrices"
+        );
+
+        let mut free = paid(vec![]);
+        free.plan_type = PlanType::Free;
+        let free = Plan::create(free, now()).unwrap();
+        let priced = PlanPatch {
+            add_prices: vec![monthly(100)],
+            ..Default::default()
+        };
+        assert_eq!(
+            field_of(free.patch(priced, now()).unwrap_err()),
+            "addPrices"
+        );
     }
 }

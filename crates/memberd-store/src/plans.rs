@@ -24,6 +24,10 @@ struct PriceRow {
     trial_days: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     term_days: Option<u32>,
+    /// Left out while the price is active, so that plans written before prices could be
+    /// retired read as they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    retired: bool,
 }
 
 fn prices_to_json(prices: &[Price]) -> String {
@@ -37,6 +41,7 @@ fn prices_to_json(prices: &[Price]) -> String {
             interval_count: p.interval_count,
             trial_days: p.trial_days,
             term_days: p.term_days,
+            retired: !p.active,
         })
         .collect();
     to_json(&rows)
@@ -56,6 +61,7 @@ fn prices_from_row(row: &AnyRow) -> Result<Vec<Price>> {
                 interval_count: p.interval_count,
                 trial_days: p.trial_days,
                 term_days: p.term_days,
+                active: !p.retired,
             })
         })
         .collect()

@@ -182,6 +182,36 @@ describe("the dashboard", () => {
     await checkPage(owner, "member");
   });
 
+  it("changes the plan's price: the new one is offered, who held the old keeps it", async () => {
+    await owner.goto(`${MEMBERD_URL}${SANDBOX}/plans`);
+    await owner.getByRole("link", { name: "Gold" }).click();
+    await owner.getByLabel("Amount").fill("12.5.0");
+    await owner.getByRole("button", { name: "Add price" }).click();
+    await owner.locator("#amount-error").waitFor();
+    await owner.getByLabel("Amount").fill("12.00");
+    await owner.getByLabel("Billed every").selectOption("MONTH");
+    await owner.getByLabel("Retire the plan's other prices").check();
+    await owner.getByRole("button", { name: "Add price" }).click();
+    await owner.getByRole("row", { name: /12\.00 USD \/ month/ }).getByText("ACTIVE").waitFor();
+    await owner.getByRole("row", { name: /10\.00 USD \/ month/ }).getByText("RETIRED").waitFor();
+    const gold = (await api("GET", "/v1/plans")).json.data.find((p) => p.name === "Gold");
+    assert.deepEqual(
+      gold.prices.map((p) => [p.amount, p.active]),
+      [[1000, false], [1200, true]],
+      "the API sees the new price and the retired one",
+    );
+    const member = (await api("GET", `/v1/members/${encodeURIComponent(LONG_EMAIL)}`)).json;
+    assert.equal(member.planConnections[0].amount, 1000, "the member keeps the price they hold");
+    // The last active price cannot go: a paid plan keeps one.
+    await owner.getByRole("button", { name: "Retire 12.00 USD / month" }).click();
+    await owner.getByRole("alert").getByText("at least one active price").waitFor();
+    await checkPage(owner, "plan-prices");
+    await owner.goto(memberUrl);
+    const offered = await owner.getByLabel("Add a plan").locator("option").allInnerTexts();
+    assert.ok(offered.includes("Gold — 12.00 USD / month"), offered.join(" | "));
+    assert.ok(!offered.some((o) => o.includes("10.00 USD")), "a retired price is not offered");
+  });
+
   it("fits a phone's width", async () => {
     await owner.setViewportSize({ width: 390, height: 844 });
     for (const path of [memberUrl, `${MEMBERD_URL}${SANDBOX}/members`, `${MEMBERD_URL}${SANDBOX}`]) {
@@ -196,7 +226,7 @@ describe("the dashboard", () => {
   it("keeps an audit log of every change", async () => {
     await owner.getByRole("link", { name: "Audit log" }).click();
     const log = await owner.locator("main table").innerText();
-    for (const action of ["plan.created", "member.created", "connection.created", "connection.cancel_at_period_end"]) {
+    for (const action of ["plan.created", "plan.price_added", "member.created", "connection.created", "connection.cancel_at_period_end"]) {
       assert.match(log, new RegExp(action.replace(".", "\\.")), `${action} is in the log`);
     }
     assert.match(log, /owner@example\.com/);

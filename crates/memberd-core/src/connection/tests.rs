@@ -151,6 +151,50 @@ fn replace_keeps_the_connection_and_names_the_previous_plan() {
     assert_eq!(events[0].data["prevPlan"], free.id.as_str());
 }
 
+#[test]
+fn a_retired_price_keeps_its_members_and_takes_no_new_ones() {
+    let gold = plan(
+        PlanType::Paid,
+        vec![(900, Interval::Month, 0), (1200, Interval::Month, 0)],
+    );
+    let old = gold.prices[0].id.clone();
+    let (held, _) = PlanConnection::connect(&member(), &gold, Some(&old), &[], t0()).unwrap();
+    let retired = gold
+        .patch(
+            crate::PlanPatch {
+                retire_prices: vec![old.clone()],
+                ..Default::default()
+            },
+            t0(),
+        )
+        .unwrap()
+        .unwrap();
+
+    let err = PlanConnection::connect(&member(), &retired, Some(&old), &[], t0()).unwrap_err();
+    assert!(matches!(err, DomainError::Invalid { code, .. } if code == "price_retired"));
+    let (c, _) = PlanConnection::connect(&member(), &retired, None, &[], t0()).unwrap();
+    assert_eq!(c.amount, 1200, "the one active price needs no priceId");
+
+    assert_eq!(
+        held.amount, 900,
+        "who holds the retired price keeps its terms"
+    );
+    let free = plan(PlanType::Free, vec![]);
+    let (on_free, _) = PlanConnection::connect(&member(), &free, None, &[], t0()).unwrap();
+    let err = on_free
+        .apply(
+            ConnectionCommand::Replace {
+                plan: retired,
+                price_id: Some(old),
+                at_period_end: false,
+            },
+            &[],
+            t0(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, DomainError::Invalid { code, .. } if code == "price_retired"));
+}
+
 /// The invariants every reachable connection keeps.
 fn check_invariants(c: &PlanConnection) -> Result<(), TestCaseError> {
     prop_assert_eq!(c.active(), c.status.grants_access());

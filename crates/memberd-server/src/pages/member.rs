@@ -153,9 +153,9 @@ pub(super) async fn member_page(
                             @if p.prices.is_empty() {
                                 option value=(p.id) { (p.name) " (free)" }
                             }
-                            @for price in &p.prices {
+                            @for price in p.active_prices() {
                                 option value={ (p.id) ":" (price.id) } {
-                                    (p.name) " — " (layout::money(price.amount, &price.currency)) " / " (price.interval.as_str().to_lowercase())
+                                    (p.name) " — " (super::plan_prices::describe(price))
                                 }
                             }
                         }

@@ -15,6 +15,7 @@ mod member_plans;
 mod members;
 mod operators;
 mod overview;
+mod plan_prices;
 mod plans;
 mod sign_in;
 mod transfer;
@@ -96,6 +97,14 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{scoped}/plans/{{id}}/archive"),
             post(plans::archive),
+        )
+        .route(
+            &format!("{scoped}/plans/{{id}}/prices"),
+            post(plan_prices::add),
+        )
+        .route(
+            &format!("{scoped}/plans/{{id}}/prices/{{price}}/retire"),
+            post(plan_prices::retire),
         )
         .route(&format!("{scoped}/events"), get(events::list))
         .route(&format!("{scoped}/events/{{id}}"), get(events::show))

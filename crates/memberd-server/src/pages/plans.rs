@@ -1,28 +1,20 @@
 //! Plans: the list, a new plan with its first price, editing the name, description and
-//! permissions, and archiving. Prices are fixed once members can hold them (the core's rule):
-//! a new price is a new plan.
+//! permissions, and archiving. A plan's prices are `plan_prices`'s.
 
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse};
 use maud::{html, Markup};
 use memberd_core::operator::Capability;
-use memberd_core::plan::{PlanDraft, PriceDraft};
-use memberd_core::{Interval, Plan, PlanId, PlanPatch, PlanType};
+use memberd_core::plan::PlanDraft;
+use memberd_core::{Plan, PlanId, PlanPatch, PlanType};
 use memberd_store::{Order, PageRequest, PlanFilter};
 use serde::Deserialize;
 
 use super::auth::CsrfForm;
 use super::layout::{self, csrf, post_button, Field, Section};
+use super::plan_prices::{self, PriceForm};
 use super::{see_other, FieldErrors, PageError, PageResult, Place};
 use crate::state::AppState;
-
-const INTERVALS: [Interval; 5] = [
-    Interval::Month,
-    Interval::Year,
-    Interval::Week,
-    Interval::Day,
-    Interval::Onetime,
-];
 
 /// The environment's plans (as many as a page shows), oldest first; `status` keeps to one.
 pub(super) async fn all_plans(
@@ -71,13 +63,13 @@ pub async fn list(State(state): State<AppState>, place: Place) -> PageResult {
     Ok(Html(layout::page(&place, Section::Plans, "Plans", body).into_string()).into_response())
 }
 
+/// The prices a new member may choose; retired ones are on the plan's page.
 fn prices(plan: &Plan) -> Markup {
     html! {
         @if plan.prices.is_empty() { "free" }
-        @for (i, price) in plan.prices.iter().enumerate() {
+        @for (i, price) in plan.active_prices().enumerate() {
             @if i > 0 { br; }
-            (layout::money(price.amount, &price.currency)) " / " (price.interval.as_str().to_lowercase())
-            @if price.trial_days > 0 { " (" (price.trial_days) "-day trial)" }
+            (plan_prices::describe(price))
         }
     }
 }
@@ -90,28 +82,18 @@ pub struct NewPlanForm {
     description: String,
     #[serde(default)]
     permissions: String,
-    #[serde(default)]
-    amount: String,
-    #[serde(default)]
-    currency: String,
-    #[serde(default)]
-    interval: String,
-    #[serde(default)]
-    trial_days: String,
+    #[serde(flatten)]
+    price: PriceForm,
 }
 
 fn new_plan_page(place: &Place, form: &NewPlanForm, errors: &FieldErrors) -> Markup {
-    let currency = if form.currency.is_empty() {
-        "USD"
-    } else {
-        &form.currency
-    };
-    let interval_error = errors.get("prices[0].interval");
+    let price_fields = PriceForm::error_fields("prices");
+    let mut shown = vec!["name", "description", "permissions"];
+    shown.extend(price_fields.iter().map(String::as_str));
     let body = html! {
         form.stack method="post" action={ (place.base()) "/plans" } novalidate {
             (csrf(&place.signed_in.csrf))
-            (layout::form_errors(errors, &["name", "description", "permissions", "prices[0].amount",
-                "prices[0].currency", "prices[0].interval", "prices[0].trialDays"]))
+            (layout::form_errors(errors, &shown))
             (Field::text("Name", "name", &form.name).required().render(errors))
             (Field::text("Description", "description", &form.description).kind("textarea").render(errors))
             (Field::text("Permissions", "permissions", &form.permissions)
@@ -119,33 +101,12 @@ fn new_plan_page(place: &Place, form: &NewPlanForm, errors: &FieldErrors) -> Mar
             fieldset {
                 legend { "Price" }
                 p.hint { "Leave the amount empty for a free plan." }
-                (Field::text("Amount", "amount", &form.amount).api("prices[0].amount").hint("In the currency's units: 9.99").render(errors))
-                (Field::text("Currency", "currency", currency).api("prices[0].currency").render(errors))
-                div.field.invalid[interval_error.is_some()] {
-                    label for="interval" { "Billed every" }
-                    select #interval name="interval" {
-                        @for i in INTERVALS {
-                            option value=(i.as_str()) selected[form.interval == i.as_str()] { (interval_label(i)) }
-                        }
-                    }
-                    @if let Some(e) = interval_error { p.error { (e) } }
-                }
-                (Field::text("Trial days", "trial_days", &form.trial_days).kind("number").api("prices[0].trialDays").render(errors))
+                (form.price.fields("prices", errors))
             }
             div.actions { button type="submit" { "Create plan" } }
         }
     };
     layout::page(place, Section::Plans, "Create a plan", body)
-}
-
-fn interval_label(i: Interval) -> &'static str {
-    match i {
-        Interval::Day => "day",
-        Interval::Week => "week",
-        Interval::Month => "month",
-        Interval::Year => "year",
-        Interval::Onetime => "once (one-time payment)",
-    }
 }
 
 pub async fn new_form(place: Place) -> PageResult {
@@ -154,27 +115,6 @@ pub async fn new_form(place: Place) -> PageResult {
         Html(new_plan_page(&place, &NewPlanForm::default(), &FieldErrors::default()).into_string())
             .into_response(),
     )
-}
-
-/// An amount typed in a currency's units (`9.99`, `10`) in minor units.
-fn minor_units(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty()
-        || fraction.len() > 2
-        || !whole
-            .bytes()
-            .chain(fraction.bytes())
-            .all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let cents = format!("{fraction:0<2}").parse::<i64>().ok()?;
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(cents)
 }
 
 fn permission_list(text: &str) -> Vec<String> {
@@ -194,41 +134,10 @@ pub async fn create(
     let refuse = |errors: FieldErrors| {
         Ok(Html(new_plan_page(&place, &form, &errors).into_string()).into_response())
     };
-    let mut prices = Vec::new();
-    if !form.amount.trim().is_empty() {
-        let Some(amount) = minor_units(&form.amount) else {
-            return refuse(FieldErrors::one(
-                "prices[0].amount",
-                "Write the amount as a number, such as 9.99.",
-            ));
-        };
-        let Some(interval) = Interval::parse(&form.interval) else {
-            return refuse(FieldErrors::one(
-                "prices[0].interval",
-                "Pick how often the price is billed.",
-            ));
-        };
-        let trial_days = match form.trial_days.trim() {
-            "" => None,
-            t => match t.parse::<u32>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    return refuse(FieldErrors::one(
-                        "prices[0].trialDays",
-                        "Write the trial as a whole number of days.",
-                    ))
-                }
-            },
-        };
-        prices.push(PriceDraft {
-            amount,
-            currency: form.currency.trim().to_owned(),
-            interval,
-            interval_count: None,
-            trial_days,
-            term_days: None,
-        });
-    }
+    let prices = match form.price.draft("prices") {
+        Ok(price) => price.into_iter().collect::<Vec<_>>(),
+        Err(errors) => return refuse(errors),
+    };
     let draft = PlanDraft {
         name: form.name.clone(),
         description: Some(form.description.trim().to_owned()).filter(|d| !d.is_empty()),
@@ -268,17 +177,26 @@ pub struct EditPlanForm {
     permissions: String,
 }
 
-fn plan_page(place: &Place, plan: &Plan, form: &EditPlanForm, errors: &FieldErrors) -> Markup {
+/// A plan's page. `edit` is the edit form as refused, `price` the add-a-price form; each with
+/// the errors to show in it.
+pub(super) fn plan_page(
+    place: &Place,
+    plan: &Plan,
+    edit: Option<(&EditPlanForm, &FieldErrors)>,
+    price: (&PriceForm, &FieldErrors),
+) -> Markup {
     let base = format!("{}/plans/{}", place.base(), plan.id);
+    let unchanged = form_of(plan);
+    let no_errors = FieldErrors::default();
+    let (form, errors) = edit.unwrap_or((&unchanged, &no_errors));
     let body = html! {
         dl.props {
             dt { "Id" } dd { code { (plan.id) } }
             dt { "Type" } dd { (plan.plan_type.as_str()) }
             dt { "Status" } dd { (layout::badge(plan.status.as_str())) }
-            dt { "Prices" } dd { (prices(plan)) }
-            @for price in &plan.prices { dt { "Price id" } dd { code { (price.id) } } }
             dt { "Created" } dd { (layout::when(plan.created_at)) }
         }
+        (plan_prices::section(place, plan, price.0, price.1))
         @if place.may(Capability::Change) {
             h2 { "Edit" }
             form.stack method="post" action=(base) novalidate {
@@ -287,7 +205,6 @@ fn plan_page(place: &Place, plan: &Plan, form: &EditPlanForm, errors: &FieldErro
                 (Field::text("Name", "name", &form.name).required().render(errors))
                 (Field::text("Description", "description", &form.description).kind("textarea").render(errors))
                 (Field::text("Permissions", "permissions", &form.permissions).hint("Separated by commas.").render(errors))
-                p.hint { "Prices cannot change once members may hold them; to charge another price, create a plan with it." }
                 div.actions { button type="submit" { "Save plan" } }
             }
             @if plan.status.as_str() == "ACTIVE" {
@@ -300,11 +217,11 @@ fn plan_page(place: &Place, plan: &Plan, form: &EditPlanForm, errors: &FieldErro
     layout::page(place, Section::Plans, &plan.name, body)
 }
 
-fn plan_id(raw: &str) -> PageResult<PlanId> {
+pub(super) fn plan_id(raw: &str) -> PageResult<PlanId> {
     PlanId::parse(raw).ok_or(PageError::NotFound)
 }
 
-async fn load(state: &AppState, place: &Place, id: &PlanId) -> PageResult<Plan> {
+pub(super) async fn load(state: &AppState, place: &Place, id: &PlanId) -> PageResult<Plan> {
     state
         .store()
         .get_plan(&place.scope(), id)
@@ -326,10 +243,8 @@ pub async fn show(
     Path((_, _, id)): Path<(String, String, String)>,
 ) -> PageResult {
     let plan = load(&state, &place, &plan_id(&id)?).await?;
-    Ok(
-        Html(plan_page(&place, &plan, &form_of(&plan), &FieldErrors::default()).into_string())
-            .into_response(),
-    )
+    let no_price = (&PriceForm::default(), &FieldErrors::default());
+    Ok(Html(plan_page(&place, &plan, None, no_price).into_string()).into_response())
 }
 
 pub async fn update(
@@ -345,6 +260,7 @@ pub async fn update(
         name: Some(form.name.clone()),
         description: Some(Some(form.description.trim().to_owned()).filter(|d| !d.is_empty())),
         permissions: Some(permission_list(&form.permissions)),
+        ..Default::default()
     };
     let now = state.now();
     match state
@@ -365,7 +281,9 @@ pub async fn update(
         }
         Err(err) => {
             let errors = FieldErrors::from_api(err.into())?;
-            Ok(Html(plan_page(&place, &plan, &form, &errors).into_string()).into_response())
+            let no_price = (&PriceForm::default(), &FieldErrors::default());
+            let page = plan_page(&place, &plan, Some((&form, &errors)), no_price);
+            Ok(Html(page.into_string()).into_response())
         }
     }
 }
@@ -395,27 +313,4 @@ pub async fn archive(
         )
         .await;
     Ok(see_other(&format!("{}/plans/{id}", place.base())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::minor_units;
-
-    #[test]
-    fn amounts_are_read_in_the_currency_s_units() {
-        assert_eq!(minor_units("9.99"), Some(999));
-        assert_eq!(minor_units("10"), Some(1000));
-        assert_eq!(minor_units(" 0.5 "), Some(50));
-        for bad in [
-            "",
-            "1.234",
-            "-1",
-            "1,00",
-            "abc",
-            ".5",
-            "99999999999999999999",
-        ] {
-            assert_eq!(minor_units(bad), None, "{bad:?}");
-        }
-    }
 }

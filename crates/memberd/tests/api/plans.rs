@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{assert_error, id, TestApp};
 
@@ -138,7 +138,150 @@ async fn bad_plans_are_refused_naming_the_field(app: Arc<TestApp>) {
     }
 }
 
+/// What a member pays, oldest first.
+async fn amounts_paid(app: &TestApp, member: &Value) -> Vec<i64> {
+    let (status, list) = app
+        .get(&format!("/v1/members/{}/payments", id(member)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut paid: Vec<i64> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "SUCCEEDED")
+        .map(|p| p["amount"].as_i64().unwrap())
+        .collect();
+    paid.reverse();
+    paid
+}
+
+async fn a_price_changes_by_adding_the_new_and_retiring_the_old(app: Arc<TestApp>) {
+    let (status, clock) = app
+        .post(
+            "/v1/test-clocks",
+            json!({"frozenTime": "2026-01-01T00:00:00.000Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{clock}");
+    let plan = app
+        .create_plan(json!({"name": "Gold", "prices": [{"amount": 900, "currency": "USD", "interval": "MONTH"}]}))
+        .await;
+    let old = plan["prices"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(plan["prices"][0]["active"], true);
+
+    let (status, early) = app
+        .post(
+            "/v1/members",
+            json!({"email": "early@example.com", "testClockId": id(&clock)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{early}");
+    app.attach_card(&early).await;
+    let held = app.connect(&early, json!({"planId": id(&plan)})).await;
+    assert_eq!(held["amount"], 900);
+
+    let (status, changed) = app
+        .patch(
+            &format!("/v1/plans/{}", id(&plan)),
+            json!({"addPrices": [{"amount": 1200, "currency": "usd", "interval": "MONTH"}], "retirePrices": [old]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let prices = changed["prices"].as_array().unwrap();
+    assert_eq!(prices.len(), 2, "a retired price stays on the plan");
+    assert_eq!(
+        (&prices[0]["id"], &prices[0]["active"], &prices[0]["amount"]),
+        (&json!(old), &json!(false), &json!(900))
+    );
+    assert_eq!(
+        (
+            &prices[1]["active"],
+            &prices[1]["amount"],
+            &prices[1]["currency"]
+        ),
+        (&json!(true), &json!(1200), &json!("USD"))
+    );
+    let (_, read_back) = app.get(&format!("/v1/plans/{}", id(&plan))).await;
+    assert_eq!(read_back, changed);
+
+    let late = app.create_member("late@example.com").await;
+    app.attach_card(&late).await;
+    let refused = app
+        .post(
+            &format!("/v1/members/{}/plan-connections", id(&late)),
+            json!({"planId": id(&plan), "priceId": old}),
+        )
+        .await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, Some("priceId"));
+    assert_eq!(refused.1["error"]["code"], "price_retired");
+    let joined = app.connect(&late, json!({"planId": id(&plan)})).await;
+    assert_eq!(
+        (&joined["amount"], &joined["priceId"]),
+        (&json!(1200), &prices[1]["id"]),
+        "the one active price needs no priceId"
+    );
+
+    let (status, moved) = app
+        .post(
+            &format!("/v1/test-clocks/{}/advance", id(&clock)),
+            json!({"frozenTime": "2026-02-01T00:00:00.000Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(
+        amounts_paid(&app, &early).await,
+        vec![900, 900],
+        "who held the retired price renews at it"
+    );
+}
+
+async fn price_changes_that_would_break_a_plan_are_refused(app: Arc<TestApp>) {
+    let plan = app
+        .create_plan(json!({"name": "Gold", "prices": [{"amount": 900, "currency": "USD", "interval": "MONTH"}]}))
+        .await;
+    let only = plan["prices"][0]["id"].clone();
+    let free = app.create_plan(json!({"name": "Community"})).await;
+    let price = json!({"amount": 100, "currency": "USD", "interval": "MONTH"});
+    let cases = [
+        (&plan, json!({"retirePrices": [only]}), "retirePrices"),
+        (&plan, json!({"retirePrices": ["nope"]}), "retirePrices[0]"),
+        (
+            &plan,
+            json!({"retirePrices": [only, "prc_000000000000000000000000"]}),
+            "retirePrices[1]",
+        ),
+        (
+            &plan,
+            json!({"addPrices": [price, {"amount": 0, "currency": "USD", "interval": "MONTH"}]}),
+            "addPrices[1].amount",
+        ),
+        (
+            &plan,
+            json!({"addPrices": [{"amount": 100, "currency": "USD"}]}),
+            "addPrices[0].interval",
+        ),
+        (
+            &plan,
+            json!({"addPrices": vec![price.clone(); 20]}),
+            "addPrices",
+        ),
+        (&free, json!({"addPrices": [price]}), "addPrices"),
+    ];
+    for (target, body, param) in cases {
+        let response = app
+            .patch(&format!("/v1/plans/{}", id(target)), body.clone())
+            .await;
+        assert_error(&response, StatusCode::BAD_REQUEST, Some(param));
+    }
+    for unchanged in [&plan, &free] {
+        let (_, read_back) = app.get(&format!("/v1/plans/{}", id(unchanged))).await;
+        assert_eq!(&read_back, unchanged, "nothing was written");
+    }
+}
+
 crate::both_backends!(
     plans_are_created_read_listed_updated_and_archived,
     bad_plans_are_refused_naming_the_field,
+    a_price_changes_by_adding_the_new_and_retiring_the_old,
+    price_changes_that_would_break_a_plan_are_refused,
 );

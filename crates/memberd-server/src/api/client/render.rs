@@ -167,7 +167,7 @@ fn price(p: &Price) -> ClientPrice {
         },
         name: None,
         price_type: if onetime { "ONETIME" } else { "SUBSCRIPTION" },
-        status: "ACTIVE",
+        status: if p.active { "ACTIVE" } else { "INACTIVE" },
         currency: p.currency.to_ascii_lowercase(),
         free_trial_days: p.trial_days,
     }

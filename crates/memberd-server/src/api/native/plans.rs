@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use memberd_core::plan::{PlanDraft, PriceDraft};
-use memberd_core::{Interval, Plan, PlanId, PlanPatch, PlanStatus, PlanType, Price};
+use memberd_core::{Interval, Plan, PlanId, PlanPatch, PlanStatus, PlanType, Price, PriceId};
 use memberd_store::PlanFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -49,7 +49,9 @@ pub struct PlanIn {
     pub prices: Vec<PriceIn>,
 }
 
-/// Prices cannot change once created (members hold them): a new price is a new plan.
+/// A price never changes once created, because members hold it: to change what a plan
+/// costs, add a price and retire the old one. A retired price takes no new members; those
+/// who hold it keep it, renewals included.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanPatchIn {
@@ -60,6 +62,12 @@ pub struct PlanPatchIn {
     pub description: Option<Option<String>>,
     #[schema(value_type = Option<Vec<Permission>>, max_items = 100)]
     pub permissions: Option<Vec<String>>,
+    /// New prices for a PAID plan, up to 20 prices on the plan, retired ones included.
+    #[serde(default)]
+    pub add_prices: Vec<PriceIn>,
+    /// Ids of prices to retire. A PAID plan keeps at least one active price.
+    #[serde(default)]
+    pub retire_prices: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -73,6 +81,8 @@ pub struct PriceOut {
     pub trial_days: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub term_days: Option<u32>,
+    /// `false` once retired: it takes no new members.
+    pub active: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -104,6 +114,20 @@ impl From<&Price> for PriceOut {
             interval_count: p.interval_count,
             trial_days: p.trial_days,
             term_days: p.term_days,
+            active: p.active,
+        }
+    }
+}
+
+impl From<PriceIn> for PriceDraft {
+    fn from(p: PriceIn) -> Self {
+        PriceDraft {
+            amount: p.amount,
+            currency: p.currency,
+            interval: p.interval,
+            interval_count: p.interval_count,
+            trial_days: p.trial_days,
+            term_days: p.term_days,
         }
     }
 }
@@ -123,6 +147,22 @@ impl From<Plan> for PlanOut {
             updated_at: p.updated_at.to_rfc3339(),
         }
     }
+}
+
+/// Price ids from a request; one that does not parse is named by its place in the list.
+pub fn price_ids(field: &str, raw: &[String]) -> ApiResult<Vec<PriceId>> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            PriceId::parse(id).ok_or_else(|| {
+                ApiError::invalid(
+                    format!("{field}[{i}]"),
+                    "unknown_price",
+                    format!("{id:?} is not a price id"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A plan id from a path: one that does not parse cannot exist.
@@ -148,18 +188,7 @@ pub async fn create(
         description: input.description,
         plan_type,
         permissions: input.permissions,
-        prices: input
-            .prices
-            .into_iter()
-            .map(|p| PriceDraft {
-                amount: p.amount,
-                currency: p.currency,
-                interval: p.interval,
-                interval_count: p.interval_count,
-                trial_days: p.trial_days,
-                term_days: p.term_days,
-            })
-            .collect(),
+        prices: input.prices.into_iter().map(PriceDraft::from).collect(),
     };
     let plan = Plan::create(draft, state.now())?;
     state.store().insert_plan(&auth.scope, &plan).await?;
@@ -234,6 +263,8 @@ pub async fn update(
         name: input.name,
         description: input.description,
         permissions: input.permissions,
+        add_prices: input.add_prices.into_iter().map(PriceDraft::from).collect(),
+        retire_prices: price_ids("retirePrices", &input.retire_prices)?,
     };
     let plan = state
         .store()
