@@ -44,6 +44,9 @@ pub struct Config {
     pub logins: LoginLimits,
     /// How emails are sent, if at all.
     pub email: MailerConfig,
+    /// Whether `/metrics` is served on the main listener too, without a key; otherwise only
+    /// on a listener of its own (`serve_with_metrics`), if any.
+    pub metrics_on_main_listener: bool,
 }
 
 /// Failed logins allowed per email address and per client address, and sign-ups per client
@@ -115,6 +118,7 @@ impl Default for Config {
             public_url: None,
             logins: LoginLimits::default(),
             email: MailerConfig::default(),
+            metrics_on_main_listener: false,
         }
     }
 }

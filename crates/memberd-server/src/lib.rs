@@ -16,6 +16,7 @@ pub mod passwords;
 mod serving;
 pub use serving::PeerAddr;
 pub mod state;
+pub mod telemetry;
 pub mod tokens;
 pub mod workers;
 
@@ -113,7 +114,11 @@ async fn with_request_id(
     };
     let id_text = id.to_str().unwrap_or("");
     let method = request.method().clone();
-    let uri = request.uri().clone();
+    // The template, never the path: paths carry ids and emails, query strings tokens.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let started = Instant::now();
     let serve = REQUEST_ID.scope(id_text.into(), next.run(request));
     let mut response = if tracing::enabled!(tracing::Level::DEBUG) {
@@ -121,7 +126,7 @@ async fn with_request_id(
         let span = tracing::debug_span!(
             "request",
             method = %method,
-            path = %uri.path(),
+            route = route.as_deref().unwrap_or("unmatched"),
             request_id = id_text,
         );
         serve.instrument(span).await
@@ -129,22 +134,28 @@ async fn with_request_id(
         serve.await
     };
     let status = response.status();
+    let took = started.elapsed();
+    telemetry::request(route.as_deref(), &method, status, took);
+    let route = route.as_deref().unwrap_or("unmatched");
     if status.is_server_error() {
         // Internal errors and panics say what failed where they happen; this line also
-        // covers the timeouts, and carries the latency.
+        // covers the timeouts.
         tracing::error!(
-            status = status.as_u16(),
             method = %method,
-            path = %uri.path(),
+            route,
+            status = status.as_u16(),
+            latency_ms = took.as_secs_f64() * 1e3,
             request_id = id_text,
-            latency_ms = started.elapsed().as_millis() as u64,
             "request failed"
         );
     } else {
-        tracing::debug!(
+        tracing::info!(
+            method = %method,
+            route,
             status = status.as_u16(),
-            latency_us = started.elapsed().as_micros() as u64,
-            "request finished"
+            latency_ms = took.as_secs_f64() * 1e3,
+            request_id = id_text,
+            "request"
         );
     }
     response.headers_mut().entry(X_REQUEST_ID).or_insert(id);
@@ -183,12 +194,49 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// flight too. The hottest reads are kept in memory while it serves (see the store's
 /// `read_cache`).
 pub async fn serve(
-    mut config: Config,
+    config: Config,
     store: Store,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_metrics(config, store, listener, None, shutdown).await
+}
+
+/// `serve`, with `/metrics` on a listener of its own as well (no key is asked for there: keep
+/// it off the public network).
+pub async fn serve_with_metrics(
+    mut config: Config,
+    store: Store,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    if config.metrics_on_main_listener || metrics_listener.is_some() {
+        telemetry::install()?;
+        tokio::spawn(telemetry::keep_up(store.clone(), until(stopped.clone())));
+    }
+    if let Some(listener) = metrics_listener {
+        let metrics = Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(
+                    |axum::extract::State(store): axum::extract::State<Store>| async move {
+                        telemetry::answer(&store).await
+                    },
+                ),
+            )
+            .with_state(store.clone());
+        let stopping = until(stopped.clone());
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, metrics)
+                .with_graceful_shutdown(stopping)
+                .await
+            {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     if config.public_url.is_none() {
         config.listen = listener.local_addr()?;
     }

@@ -192,6 +192,16 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u32).range(1..))]
     pub email_send_limit: u32,
 
+    /// Serve Prometheus metrics at /metrics on this address of their own, such as
+    /// 127.0.0.1:9090. No key is asked for there: keep it off the public network.
+    #[arg(long, env = "MEMBERD_METRICS_LISTEN", value_name = "ADDRESS")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Serve /metrics on the main listener too, without a key (anyone who reaches the
+    /// server reads it; the figures carry no ids, emails or keys).
+    #[arg(long, env = "MEMBERD_METRICS_ON_MAIN_LISTENER")]
+    pub metrics_on_main_listener: bool,
+
     #[command(flatten)]
     pub email: EmailArgs,
 

@@ -193,6 +193,7 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
             email_sends: args.email_send_limit,
         },
         email: mailer_config(&args.email)?,
+        metrics_on_main_listener: args.metrics_on_main_listener,
     };
     let sender = memberd_server::workers::email::default_sender(&config.email, &config.issuer())
         .map_err(anyhow::Error::msg)?;
@@ -205,6 +206,14 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     let base = format!("http://{address}");
+    let metrics_listener = match args.metrics_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .with_context(|| format!("could not listen on {at} for /metrics"))?,
+        ),
+        None => None,
+    };
     println!(
         "memberd {} is listening on {base}",
         env!("CARGO_PKG_VERSION")
@@ -219,6 +228,11 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
     }
     let public = config.public_url.clone().unwrap_or_else(|| base.clone());
     println!("  dashboard: {public}/dashboard");
+    match (&metrics_listener, config.metrics_on_main_listener) {
+        (Some(metrics), _) => println!("  metrics: http://{}/metrics", metrics.local_addr()?),
+        (None, true) => println!("  metrics: {base}/metrics"),
+        (None, false) => println!("  metrics: off (--metrics-listen)"),
+    }
     if let Some(link) = ops::first_owner_link(&store).await? {
         println!();
         println!("No one can sign in to the dashboard yet. Make yourself its owner (the link works once, for 24 hours):");
@@ -250,7 +264,14 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
         ),
     }
     tracing::info!(%address, "listening");
-    memberd_server::serve(config, store.clone(), listener, shutdown_signal()).await?;
+    memberd_server::serve_with_metrics(
+        config,
+        store.clone(),
+        listener,
+        metrics_listener,
+        shutdown_signal(),
+    )
+    .await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

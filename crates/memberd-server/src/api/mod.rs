@@ -42,7 +42,8 @@ pub fn router(state: AppState) -> Router {
         .expect("the OpenAPI document serialises");
     let v1 =
         with_key_layers::<NativeErrors>(v1.method_not_allowed_fallback(method_not_allowed), &state);
-    Router::new()
+    let metrics = state.config().metrics_on_main_listener;
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(
@@ -56,9 +57,17 @@ pub fn router(state: AppState) -> Router {
         .merge(client)
         .merge(memberstack)
         .merge(appstle)
-        .merge(crate::pages::router())
-        .fallback(not_found)
-        .with_state(state)
+        .merge(crate::pages::router());
+    let router = match metrics {
+        true => router.route("/metrics", get(metrics_text)),
+        false => router,
+    };
+    router.fallback(not_found).with_state(state)
+}
+
+/// `/metrics`, in Prometheus's text format; off the main listener unless asked for.
+async fn metrics_text(State(state): State<AppState>) -> axum::response::Response {
+    crate::telemetry::answer(state.store()).await
 }
 
 /// Wraps a face's routes in the key check, the rate limit, the face's own admission check and

@@ -65,7 +65,9 @@ pub async fn connect(
                 format!("member {member_id} has no card to charge for this plan: attach one with POST /v1/members/{member_id}/payment-methods"),
             )
         })?;
-    match gateway.charge(&method.gateway_ref, amount, &currency) {
+    let charged = gateway.charge(&method.gateway_ref, amount, &currency);
+    crate::telemetry::charge("first", charged == Charge::Succeeded);
+    match charged {
         Charge::Failed { reason } => Err(payment_required(
             reason.clone(),
             format!("the charge of the first period failed: {reason}"),

@@ -128,6 +128,7 @@ pub async fn submit(
     let buckets = [address_bucket.clone(), format!("operator ip {ip}")];
     if let Some((count, until)) = state.store().login_failures(&buckets, now, window).await? {
         if count >= i64::from(limits.failures) {
+            crate::telemetry::login("operator", "limited");
             let wait = until.as_micros().saturating_sub(now.as_micros()) / 1_000_000;
             return Err(PageError::TooMany {
                 retry_after: wait.max(1) as u64,
@@ -148,6 +149,7 @@ pub async fn submit(
             .store()
             .record_login_failure(&buckets, now, window)
             .await?;
+        crate::telemetry::login("operator", "failed");
         let errors = FieldErrors {
             general: Some("That email and password do not match an operator.".into()),
             ..FieldErrors::default()
@@ -155,6 +157,7 @@ pub async fn submit(
         return Ok(sign_in_page(&cookie, &form.email, &next, &errors, false));
     };
     state.store().clear_login_failures(&address_bucket).await?;
+    crate::telemetry::login("operator", "succeeded");
     signed_in_response(&state, &operator, &next).await
 }
 

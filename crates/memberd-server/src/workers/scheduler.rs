@@ -151,7 +151,9 @@ impl Scheduler {
                 &self.config.dunning,
             )
             .await;
-        if !matches!(applied, Ok(Applied::Done)) {
+        if matches!(applied, Ok(Applied::Done)) {
+            crate::telemetry::transition(due);
+        } else {
             if let (Some(payment), Some(method)) = (&payment, &context.payment_method) {
                 refund(claimed, payment, &method.gateway_ref);
             }
@@ -186,6 +188,7 @@ fn charge(
         Charge::Succeeded => (true, None),
         Charge::Failed { reason } => (false, Some(reason)),
     };
+    crate::telemetry::charge("renewal", succeeded);
     Payment {
         id: PaymentId::generate(),
         member_id: claimed.member_id.clone(),

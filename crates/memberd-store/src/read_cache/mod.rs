@@ -29,6 +29,7 @@
 mod peers;
 
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -61,8 +62,35 @@ pub(crate) enum Lookup<T> {
     Miss(Option<u64>),
 }
 
+/// How the cache has done since the process started, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounts {
+    pub hits: u64,
+    pub misses: u64,
+    /// Environments dropped for a change, and whole emptyings.
+    pub invalidations: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    invalidations: AtomicU64,
+}
+
+impl Counters {
+    fn count<T>(&self, lookup: &Lookup<T>) {
+        let counter = match lookup {
+            Lookup::Hit(_) => &self.hits,
+            Lookup::Miss(_) => &self.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct ReadCache {
     state: Mutex<State>,
+    counters: Counters,
     source: Source,
     /// On PostgreSQL, how this node and the others tell each other of changes.
     peers: Option<Arc<peers::Peers>>,
@@ -132,6 +160,7 @@ impl ReadCache {
     fn new(source: Source, peers: Option<Arc<peers::Peers>>, state: State) -> ReadCache {
         ReadCache {
             state: Mutex::new(state),
+            counters: Counters::default(),
             source,
             peers,
             tasks: Mutex::default(),
@@ -280,6 +309,7 @@ impl ReadCache {
 
     /// Drops what is cached of `scope`.
     fn changed(&self, scope: &Scope) {
+        self.invalidated();
         if let Some(mut state) = self.state() {
             state.generation += 1;
             if let Some(gone) = state.scopes.remove(scope) {
@@ -345,6 +375,7 @@ impl ReadCache {
     }
 
     fn forget_all(&self) {
+        self.invalidated();
         if let Some(mut state) = self.state() {
             state.forget_all();
         }
@@ -370,11 +401,28 @@ impl ReadCache {
         if wal_header.is_some() && state.wal_header != wal_header {
             state.wal_header = wal_header;
             state.forget_all();
+            self.invalidated();
         }
         Some((state, now))
     }
 
     fn lookup<K, Q, T>(
+        &self,
+        scope: &Scope,
+        map: impl Fn(&Entries) -> &FxHashMap<K, (Arc<T>, Instant)>,
+        key: &Q,
+    ) -> Lookup<T>
+    where
+        K: std::borrow::Borrow<Q> + Hash + Eq,
+        Q: Hash + Eq + ?Sized,
+        T: Clone,
+    {
+        let found = self.find(scope, map, key);
+        self.counters.count(&found);
+        found
+    }
+
+    fn find<K, Q, T>(
         &self,
         scope: &Scope,
         map: impl Fn(&Entries) -> &FxHashMap<K, (Arc<T>, Instant)>,
@@ -408,6 +456,7 @@ impl ReadCache {
     ) -> (Lookup<Session>, Lookup<Member>) {
         let (session, member) = {
             let Some((state, now)) = self.usable_state() else {
+                self.counters.misses.fetch_add(2, Ordering::Relaxed);
                 return (Lookup::Miss(None), Lookup::Miss(None));
             };
             let seen = state.generation;
@@ -416,7 +465,22 @@ impl ReadCache {
                 fresh(&state, scope, |e| &e.members, member, now).ok_or(seen),
             )
         };
-        (hit(session), hit(member))
+        let found = (hit(session), hit(member));
+        self.counters.count(&found.0);
+        self.counters.count(&found.1);
+        found
+    }
+
+    pub(crate) fn counts(&self) -> CacheCounts {
+        CacheCounts {
+            hits: self.counters.hits.load(Ordering::Relaxed),
+            misses: self.counters.misses.load(Ordering::Relaxed),
+            invalidations: self.counters.invalidations.load(Ordering::Relaxed),
+        }
+    }
+
+    fn invalidated(&self) {
+        self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
     }
 
     fn put<K, Q, T>(

@@ -32,6 +32,7 @@ mod memberstack_dom;
 mod memberstack_sdk;
 mod memberstack_v1;
 mod memberstack_v2;
+mod metrics;
 mod no_event_lost;
 mod openapi;
 mod plans;

@@ -273,6 +273,7 @@ pub async fn login(
     let buckets = [address_bucket.clone(), format!("login ip {ip}")];
     if let Some((count, until)) = state.store().login_failures(&buckets, now, window).await? {
         if count >= i64::from(limits.failures) {
+            crate::telemetry::login("member", "limited");
             return Err(too_many(until, now));
         }
     }
@@ -291,11 +292,14 @@ pub async fn login(
             .store()
             .record_login_failure(&buckets, now, window)
             .await?;
+        crate::telemetry::login("member", "failed");
         return Err(ClientError::invalid_credentials());
     }
     let Some(mut view) = view else {
+        crate::telemetry::login("member", "failed");
         return Err(ClientError::invalid_credentials());
     };
+    crate::telemetry::login("member", "succeeded");
     state.store().clear_login_failures(&address_bucket).await?;
     let session = Session::open(view.member.id.clone(), &client.settings, now);
     state.store().open_session(&client.scope, &session).await?;

@@ -157,6 +157,7 @@ pub async fn check<F: ErrorFormat>(
 }
 
 fn refusal<F: ErrorFormat>(limiter: &RateLimiter, wait: Duration) -> Response {
+    crate::telemetry::rate_limited();
     let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut err = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,

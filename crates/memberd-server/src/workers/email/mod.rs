@@ -142,6 +142,12 @@ impl Mailer {
             let this = self.clone();
             running.spawn(async move {
                 let outcome = this.send(&email).await;
+                match &outcome {
+                    EmailOutcome::Sent => crate::telemetry::email("sent"),
+                    EmailOutcome::Failed { .. } => crate::telemetry::email("failed"),
+                    EmailOutcome::NotSent { .. } => crate::telemetry::email("not_sent"),
+                    EmailOutcome::RetryAt { .. } => {}
+                }
                 (email, outcome)
             });
         }

@@ -200,6 +200,16 @@ impl Dispatcher {
         if !success {
             tracing::info!(status = ?status_code, error = ?error, attempt = number, "webhook attempt failed");
         }
+        crate::telemetry::webhook_attempt(match (success, gone) {
+            (true, _) => "succeeded",
+            (false, true) => "gone",
+            (false, false) => "failed",
+        });
+        match next {
+            DeliveryNext::Delivered => crate::telemetry::webhook_delivery("delivered"),
+            DeliveryNext::GiveUp => crate::telemetry::webhook_delivery("given_up"),
+            DeliveryNext::RetryAt(_) => {}
+        }
         AttemptResult {
             scope: d.scope,
             attempt: AttemptRecord {
