@@ -75,14 +75,39 @@ fn read_base(child: &mut Child, marker: &str) -> String {
 /// memberd with `flags` besides those every run needs (port 0, webhooks to this machine).
 /// The rate-limit flags are among `flags` rather than fixed here: clap refuses a flag given
 /// twice, so a caller could not override them.
+/// It logs warnings and errors only: a line per request would flood the terminal.
 pub fn start_memberd_with(database_url: &str, flags: &[&str]) -> Server {
     let mut child = Command::new(MEMBERD)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(flags)
         .arg("--allow-private-webhook-targets")
         .env("MEMBERD_DATABASE_URL", database_url)
+        .env("MEMBERD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start memberd serve");
+    let base = read_base(&mut child, "is listening on ");
+    Server { child, base }
+}
+
+/// memberd as it runs in production: metrics recorded (on a listener of their own) and a log
+/// line per request at the default level, written to a file nobody reads.
+pub fn start_memberd_observed(database_url: &str, log: &std::path::Path) -> Server {
+    let mut child = Command::new(MEMBERD)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--rate-limit-per-second",
+            "0",
+        ])
+        .arg("--allow-private-webhook-targets")
+        .env("MEMBERD_DATABASE_URL", database_url)
+        .env_remove("MEMBERD_LOG")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("a log file"))
         .spawn()
         .expect("start memberd serve");
     let base = read_base(&mut child, "is listening on ");

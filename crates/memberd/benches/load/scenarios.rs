@@ -70,6 +70,9 @@ pub struct Reports {
 
 /// The name of the access check's row measured on a server with its rate limit on.
 const ACCESS_RATE_LIMITED: &str = "access check, rate limit on";
+/// The name of the access check's row measured on a server recording metrics and logging
+/// each request.
+const ACCESS_OBSERVED: &str = "access check, metrics and request logs on";
 
 pub async fn run_all(settings: &Settings) -> Reports {
     let big_file = settings.dir.join("big.jsonl");
@@ -300,6 +303,14 @@ async fn run_backend(
     let figures = blocking(|| wrk::run(&rate_limited.base, &access, &load, &settings.dir))
         .unwrap_or_else(|e| panic!("{backend}, {ACCESS_RATE_LIMITED}: {e}"));
     drop(rate_limited);
+
+    // Its own server too: what /metrics and a log line per request cost.
+    progress(backend, ACCESS_OBSERVED);
+    let observed = procs::start_memberd_observed(url, &settings.dir.join("observed.log"));
+    let access = Target::get(access_path.clone(), &main.sandbox);
+    let observed_figures = blocking(|| wrk::run(&observed.base, &access, &load, &settings.dir))
+        .unwrap_or_else(|e| panic!("{backend}, {ACCESS_OBSERVED}: {e}"));
+    drop(observed);
     let peak_of = |name: &str| {
         measured
             .iter()
@@ -317,6 +328,13 @@ async fn run_backend(
         Measured {
             name: ACCESS_RATE_LIMITED.into(),
             figures,
+        },
+    );
+    measured.insert(
+        2,
+        Measured {
+            name: ACCESS_OBSERVED.into(),
+            figures: observed_figures,
         },
     );
 

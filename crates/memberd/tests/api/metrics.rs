@@ -368,7 +368,45 @@ async fn counts_what_it_served(database_url: &str) {
         !text.contains("@example.com") && !text.contains("mem_") && !text.contains("pln_"),
         "no id or email in a label"
     );
+    promtool_accepts(&text);
     served.stop();
+}
+
+/// `promtool check metrics` (Debian's prometheus package), Prometheus's own parser and
+/// linter, passes on the text. CI installs it; elsewhere it is skipped when missing.
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var_os("MEMBERD_REQUIRE_SDK_TESTS").is_none(),
+            "promtool is required but not installed (apt-get install prometheus)"
+        );
+        eprintln!("promtool is not installed: its check of /metrics skipped");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
 }
 
 /// Sends them all at once and waits for every answer.
