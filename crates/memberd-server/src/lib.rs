@@ -118,7 +118,7 @@ async fn with_request_id(
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+        .cloned();
     let started = Instant::now();
     let serve = REQUEST_ID.scope(id_text.into(), next.run(request));
     let mut response = if tracing::enabled!(tracing::Level::DEBUG) {
@@ -126,7 +126,7 @@ async fn with_request_id(
         let span = tracing::debug_span!(
             "request",
             method = %method,
-            route = route.as_deref().unwrap_or("unmatched"),
+            route = route.as_ref().map_or("unmatched", |r| r.as_str()),
             request_id = id_text,
         );
         serve.instrument(span).await
@@ -135,8 +135,8 @@ async fn with_request_id(
     };
     let status = response.status();
     let took = started.elapsed();
-    telemetry::request(route.as_deref(), &method, status, took);
-    let route = route.as_deref().unwrap_or("unmatched");
+    let route = route.as_ref().map_or("unmatched", |r| r.as_str());
+    telemetry::request(route, &method, status, took);
     if status.is_server_error() {
         // Internal errors and panics say what failed where they happen; this line also
         // covers the timeouts.

@@ -6,6 +6,7 @@
 //! Counters are recorded where things happen; what the store knows (its pools, the read
 //! cache's counts, the queues the workers drain) is read at each scrape.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -14,8 +15,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use memberd_core::lifecycle::Due;
 use memberd_store::Store;
-use metrics::{counter, gauge, histogram, Unit};
+use metrics::{counter, gauge, histogram, Counter, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use rustc_hash::FxHashMap;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -211,12 +213,11 @@ pub async fn keep_up(store: Store, stop: impl std::future::Future<Output = ()>) 
     }
 }
 
-/// One request answered. `route` is the matched route's template (`None`: no route matched).
-pub fn request(route: Option<&str>, method: &Method, status: StatusCode, took: Duration) {
+/// One request answered. `route` is the matched route's template, `unmatched` for none.
+pub fn request(route: &str, method: &Method, status: StatusCode, took: Duration) {
     if !enabled() {
         return;
     }
-    let route = route.unwrap_or("unmatched").to_owned();
     let method = method_label(method);
     let class = match status.as_u16() {
         100..=199 => "1xx",
@@ -225,9 +226,50 @@ pub fn request(route: Option<&str>, method: &Method, status: StatusCode, took: D
         400..=499 => "4xx",
         _ => "5xx",
     };
-    counter!("memberd_http_requests_total", "route" => route.clone(), "method" => method, "status" => class)
-        .increment(1);
-    histogram!(REQUEST_SECONDS, "route" => route, "method" => method).record(took);
+    REQUEST_HANDLES.with_borrow_mut(|routes| {
+        if !routes.contains_key(route) {
+            routes.insert(route.into(), Vec::new());
+        }
+        let Some(methods) = routes.get_mut(route) else {
+            return;
+        };
+        let at = match methods.iter().position(|m| m.method == method) {
+            Some(at) => at,
+            None => {
+                methods.push(MethodHandles {
+                    method,
+                    took: histogram!(REQUEST_SECONDS, "route" => route.to_owned(), "method" => method),
+                    answered: Vec::new(),
+                });
+                methods.len() - 1
+            }
+        };
+        let handles = &mut methods[at];
+        handles.took.record(took);
+        match handles.answered.iter().find(|(c, _)| *c == class) {
+            Some((_, counter)) => counter.increment(1),
+            None => {
+                let counter = counter!("memberd_http_requests_total",
+                    "route" => route.to_owned(), "method" => method, "status" => class);
+                counter.increment(1);
+                handles.answered.push((class, counter));
+            }
+        }
+    });
+}
+
+/// A route's metrics for one method: found by a lookup of the template on this thread, since
+/// building a metric's key (its labels) on every request cost a sixth of the access check.
+/// Templates are few, so these stay few.
+struct MethodHandles {
+    method: &'static str,
+    took: Histogram,
+    answered: Vec<(&'static str, Counter)>,
+}
+
+thread_local! {
+    static REQUEST_HANDLES: RefCell<FxHashMap<Box<str>, Vec<MethodHandles>>> =
+        RefCell::new(FxHashMap::default());
 }
 
 fn method_label(method: &Method) -> &'static str {
