@@ -9,6 +9,7 @@
 
 mod accounts;
 mod apps;
+mod backup;
 mod codes;
 mod connections;
 mod contracts;
@@ -41,6 +42,7 @@ mod webhooks;
 
 pub use accounts::{ClientEnv, PublishableKey, SigningKeyRow};
 pub use apps::{ApiKey, App, KeyOwner, PartnerKey};
+pub use backup::{check_backup, sqlite_file};
 pub use codes::CodeIssued;
 pub use connections::{ConnectionRequest, ConnectionView};
 pub use contracts::{ContractFilter, ContractView};

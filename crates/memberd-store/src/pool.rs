@@ -250,6 +250,29 @@ impl Store {
         Ok(())
     }
 
+    /// The migrations `migrate` would run now, oldest first, as (version, description).
+    pub async fn pending_migrations(&self) -> Result<Vec<(i64, String)>> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        let applied: Vec<i64> =
+            match sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations")
+                .fetch_all(&self.read)
+                .await
+            {
+                Ok(versions) => versions,
+                // A database memberd has never migrated has no table of migrations yet.
+                Err(sqlx::Error::Database(_)) => Vec::new(),
+                Err(other) => return Err(other.into()),
+            };
+        Ok(migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect())
+    }
+
     /// Answers whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;

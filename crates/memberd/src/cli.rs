@@ -58,7 +58,22 @@ pub enum Command {
     /// on several machines over one PostgreSQL database.
     Worker(WorkerArgs),
     /// Bring the database schema up to date, then exit.
-    Migrate,
+    Migrate(MigrateArgs),
+    /// Write a consistent copy of a SQLite database, while it serves, to a new file. (On
+    /// PostgreSQL, use pg_dump.)
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+    /// Put a backup made by `memberd backup` into the SQLite database path of --database-url,
+    /// which must hold no database yet; then bring its schema up to date. (On PostgreSQL, use
+    /// pg_restore.)
+    Restore {
+        /// The backup to restore.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
     /// Manage apps: the tenants, each with a live and a sandbox environment.
     #[command(subcommand)]
     Apps(AppsCommand),
@@ -91,6 +106,13 @@ Formats:
   csv    a header row naming the columns: email, password, verified, externalId,
          stripeCustomerId, loginRedirect, profileImage, json, permissions (comma-separated),
          customFields.KEY and metaData.KEY; an empty cell means the field is absent.";
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// List the migrations that would run, and run none.
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {

@@ -17,6 +17,7 @@ use memberd_server::workers::webhooks::DispatcherConfig;
 use memberd_server::Config;
 use memberd_store::{App, Store, StoreOptions};
 use tokio::net::TcpListener;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{
@@ -27,7 +28,7 @@ use crate::cli::{
 /// Runs a command. Most exit with success or an error; `import` exits with 1 when it rejected
 /// rows.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    init_logging(cli.log_format);
+    let _logs = init_logging(cli.log_format);
     let db = Database {
         url: database_url(&cli.database_url),
         options: StoreOptions {
@@ -54,12 +55,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(())
         }
-        Command::Migrate => {
+        Command::Migrate(args) if args.dry_run => {
+            let store = Store::connect_with(&db.url, db.options)
+                .await
+                .with_context(|| format!("could not open the database {}", redact(&db.url)))?;
+            let pending = store.pending_migrations().await;
+            store.close().await;
+            let pending = pending?;
+            if pending.is_empty() {
+                println!(
+                    "The database is up to date ({}): no migration would run.",
+                    redact(&db.url)
+                );
+            } else {
+                println!(
+                    "{} migration(s) would run on {}:",
+                    pending.len(),
+                    redact(&db.url)
+                );
+                for (version, description) in pending {
+                    println!("  {version:04} {description}");
+                }
+            }
+            Ok(())
+        }
+        Command::Migrate(_) => {
             let store = open(&db).await?;
             store.close().await;
             println!("The database is up to date ({}).", redact(&db.url));
             Ok(())
         }
+        Command::Backup { file } => crate::backup::backup(&db, &file).await,
+        Command::Restore { file } => crate::backup::restore(&db, &file).await,
         Command::Apps(command) => {
             let store = open(&db).await?;
             let result = apps(&store, command).await;
@@ -110,17 +137,26 @@ async fn import(db: &Database, args: ImportArgs) -> anyhow::Result<ExitCode> {
     result
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs go to standard error from a thread of their own, which writes what has piled up in
+/// one go: a line per request, written by the request's own thread, cost a fifth of the
+/// access check's throughput. Nothing is dropped (a full queue makes loggers wait); the lines
+/// still queued are written when the returned guard is dropped.
+fn init_logging(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_env("MEMBERD_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("memberd-logs")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 /// A bare path means a SQLite file.
@@ -136,7 +172,7 @@ fn database_url(raw: &str) -> String {
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, rest)), Some(at)) => {
             let userinfo = &rest[..at - scheme.len() - 3];
@@ -148,13 +184,13 @@ fn redact(url: &str) -> String {
 }
 
 /// The database a command works on.
-struct Database {
-    url: String,
+pub(crate) struct Database {
+    pub(crate) url: String,
     options: StoreOptions,
 }
 
 /// Opens the database and brings its schema up to date.
-async fn open(db: &Database) -> anyhow::Result<Store> {
+pub(crate) async fn open(db: &Database) -> anyhow::Result<Store> {
     let url = &db.url;
     let store = Store::connect_with(url, db.options)
         .await

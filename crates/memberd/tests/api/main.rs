@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod appstle;
 mod auth;
+mod backup;
 mod bad_input;
 mod billing;
 mod cli;
