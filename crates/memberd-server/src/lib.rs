@@ -212,31 +212,12 @@ pub async fn serve_with_metrics(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
-    if config.metrics_on_main_listener || metrics_listener.is_some() {
-        telemetry::install()?;
-        tokio::spawn(telemetry::keep_up(store.clone(), until(stopped.clone())));
-    }
-    if let Some(listener) = metrics_listener {
-        let metrics = Router::new()
-            .route(
-                "/metrics",
-                axum::routing::get(
-                    |axum::extract::State(store): axum::extract::State<Store>| async move {
-                        telemetry::answer(&store).await
-                    },
-                ),
-            )
-            .with_state(store.clone());
-        let stopping = until(stopped.clone());
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, metrics)
-                .with_graceful_shutdown(stopping)
-                .await
-            {
-                tracing::error!(%error, "the metrics listener stopped");
-            }
-        });
-    }
+    start_metrics(
+        &store,
+        config.metrics_on_main_listener,
+        metrics_listener,
+        &stopped,
+    )?;
     if config.public_url.is_none() {
         config.listen = listener.local_addr()?;
     }
@@ -312,13 +293,54 @@ pub async fn serve_with_metrics(
     Ok(served?)
 }
 
-/// Runs the workers alone (`memberd worker`), polling the database, until `shutdown` resolves.
+/// Starts recording metrics when they are asked for (on the main listener, or on
+/// `listener`), and serves them on `listener` until `stopped`.
+fn start_metrics(
+    store: &Store,
+    on_main_listener: bool,
+    listener: Option<TcpListener>,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    if !on_main_listener && listener.is_none() {
+        return Ok(());
+    }
+    telemetry::install()?;
+    tokio::spawn(telemetry::keep_up(store.clone(), until(stopped.clone())));
+    let Some(listener) = listener else {
+        return Ok(());
+    };
+    let metrics = Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |axum::extract::State(store): axum::extract::State<Store>| async move {
+                    telemetry::answer(&store).await
+                },
+            ),
+        )
+        .with_state(store.clone());
+    let stopping = until(stopped.clone());
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, metrics)
+            .with_graceful_shutdown(stopping)
+            .await
+        {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Runs the workers alone (`memberd worker`), polling the database, until `shutdown` resolves;
+/// with `metrics_listener`, serves their metrics there.
 pub async fn run_workers(
     config: Config,
     store: Store,
+    metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    start_metrics(&store, false, metrics_listener, &stopped)?;
     let dispatcher = Dispatcher::new(
         store.clone(),
         config.webhooks.clone(),

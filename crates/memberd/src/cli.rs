@@ -236,6 +236,11 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
+    /// Serve the workers' Prometheus metrics at /metrics on this address, such as
+    /// 127.0.0.1:9101. No key is asked for there: keep it off the public network.
+    #[arg(long, env = "MEMBERD_METRICS_LISTEN", value_name = "ADDRESS")]
+    pub metrics_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     pub email: EmailArgs,
 

@@ -46,12 +46,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 scheduler: scheduler_config(&args.billing),
                 ..Config::default()
             };
+            let metrics = match args.metrics_listen {
+                Some(at) => Some(
+                    TcpListener::bind(at)
+                        .await
+                        .with_context(|| format!("could not listen on {at} for /metrics"))?,
+                ),
+                None => None,
+            };
             println!(
                 "memberd {} worker is running (database: {})",
                 env!("CARGO_PKG_VERSION"),
                 redact(&db.url)
             );
-            memberd_server::run_workers(config, store.clone(), shutdown_signal()).await?;
+            if let Some(metrics) = &metrics {
+                println!("  metrics: http://{}/metrics", metrics.local_addr()?);
+            }
+            memberd_server::run_workers(config, store.clone(), metrics, shutdown_signal()).await?;
             store.close().await;
             Ok(())
         }

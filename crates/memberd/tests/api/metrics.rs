@@ -437,3 +437,50 @@ async fn postgres() {
     counts_what_it_served(&db.url).await;
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serves_its_metrics_too() {
+    use std::io::{BufRead, BufReader};
+    let (dir, url) = temp_db();
+    let mut worker = crate::cli::memberd()
+        .args([
+            "--database-url",
+            &url,
+            "worker",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("memberd worker starts");
+    let stdout = worker.stdout.take().unwrap();
+    let metrics = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.trim().strip_prefix("metrics: ").map(str::to_owned))
+    })
+    .await
+    .unwrap()
+    .expect("the worker says where /metrics is");
+    let text = scrape(&metrics).await;
+    assert_eq!(
+        value(
+            &text,
+            "memberd_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
+    let queued: Vec<f64> = parse(&text)
+        .into_iter()
+        .filter(|(name, _, _)| name == "memberd_emails_queued")
+        .map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(queued, vec![0.0], "the queues are read at the scrape");
+    promtool_accepts(&text);
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
