@@ -206,10 +206,25 @@ describe("the dashboard", () => {
     await owner.getByRole("button", { name: "Retire 12.00 USD / month" }).click();
     await owner.getByRole("alert").getByText("at least one active price").waitFor();
     await checkPage(owner, "plan-prices");
+    // A yearly price beside it, then the monthly one retired with its own button.
+    await owner.getByLabel("Amount").fill("120.00");
+    await owner.getByLabel("Billed every").selectOption("YEAR");
+    await owner.getByRole("button", { name: "Add price" }).click();
+    await owner.getByRole("row", { name: /120\.00 USD \/ year/ }).getByText("ACTIVE").waitFor();
+    const asked = questions.length;
+    await owner.getByRole("button", { name: "Retire 12.00 USD / month" }).click();
+    await owner.getByRole("row", { name: /12\.00 USD \/ month/ }).getByText("RETIRED").waitFor();
+    assert.deepEqual(questions.slice(asked), ["Retire 12.00 USD / month?"], "it asked first");
+    const prices = (await api("GET", "/v1/plans")).json.data.find((p) => p.name === "Gold").prices;
+    assert.deepEqual(prices.map((p) => [p.amount, p.interval, p.active]), [
+      [1000, "MONTH", false],
+      [1200, "MONTH", false],
+      [12000, "YEAR", true],
+    ]);
     await owner.goto(memberUrl);
     const offered = await owner.getByLabel("Add a plan").locator("option").allInnerTexts();
-    assert.ok(offered.includes("Gold — 12.00 USD / month"), offered.join(" | "));
-    assert.ok(!offered.some((o) => o.includes("10.00 USD")), "a retired price is not offered");
+    assert.ok(offered.includes("Gold — 120.00 USD / year"), offered.join(" | "));
+    assert.ok(!offered.some((o) => o.includes("/ month")), "a retired price is not offered");
   });
 
   it("fits a phone's width", async () => {
@@ -226,7 +241,7 @@ describe("the dashboard", () => {
   it("keeps an audit log of every change", async () => {
     await owner.getByRole("link", { name: "Audit log" }).click();
     const log = await owner.locator("main table").innerText();
-    for (const action of ["plan.created", "plan.price_added", "member.created", "connection.created", "connection.cancel_at_period_end"]) {
+    for (const action of ["plan.created", "plan.price_added", "plan.price_retired", "member.created", "connection.created", "connection.cancel_at_period_end"]) {
       assert.match(log, new RegExp(action.replace(".", "\\.")), `${action} is in the log`);
     }
     assert.match(log, /owner@example\.com/);
