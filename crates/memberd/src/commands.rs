@@ -46,14 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 scheduler: scheduler_config(&args.billing),
                 ..Config::default()
             };
-            let metrics = match args.metrics_listen {
-                Some(at) => Some(
-                    TcpListener::bind(at)
-                        .await
-                        .with_context(|| format!("could not listen on {at} for /metrics"))?,
-                ),
-                None => None,
-            };
+            let metrics = metrics_listener(args.metrics_listen).await?;
             println!(
                 "memberd {} worker is running (database: {})",
                 env!("CARGO_PKG_VERSION"),
@@ -170,6 +163,18 @@ fn init_logging(format: LogFormat) -> WorkerGuard {
     guard
 }
 
+/// The listener of `--metrics-listen`, when given.
+async fn metrics_listener(at: Option<std::net::SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+    match at {
+        Some(at) => {
+            Ok(Some(TcpListener::bind(at).await.with_context(|| {
+                format!("could not listen on {at} for /metrics")
+            })?))
+        }
+        None => Ok(None),
+    }
+}
+
 /// A bare path means a SQLite file.
 fn database_url(raw: &str) -> String {
     let is_url = ["sqlite:", "postgres://", "postgresql://"]
@@ -253,14 +258,7 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     let base = format!("http://{address}");
-    let metrics_listener = match args.metrics_listen {
-        Some(at) => Some(
-            TcpListener::bind(at)
-                .await
-                .with_context(|| format!("could not listen on {at} for /metrics"))?,
-        ),
-        None => None,
-    };
+    let metrics_listener = metrics_listener(args.metrics_listen).await?;
     println!(
         "memberd {} is listening on {base}",
         env!("CARGO_PKG_VERSION")

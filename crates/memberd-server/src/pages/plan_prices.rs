@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::auth::CsrfForm;
 use super::layout::{self, csrf, post_button, Field};
-use super::plans::{load, plan_id, plan_page, NoFields};
-use super::{see_other, FieldErrors, PageError, PageResult, Place};
+use super::plans::{load, plan_id, plan_page, save_patch, NoFields};
+use super::{FieldErrors, PageError, PageResult, Place};
 use crate::state::AppState;
 
 const INTERVALS: [Interval; 5] = [
@@ -251,28 +251,18 @@ pub async fn add(
         retire_prices,
         ..Default::default()
     };
-    let now = state.now();
-    match state
-        .store()
-        .update_plan(&place.scope(), &id, |p| p.patch(patch, now))
-        .await
-    {
-        Ok(saved) => {
-            let added = saved.prices.last().map(describe).unwrap_or_default();
-            let summary = match retired {
-                0 => format!("added {added} to plan {}", saved.name),
-                n => format!(
-                    "added {added} to plan {} and retired {n} other price(s)",
-                    saved.name
-                ),
-            };
-            place
-                .audit(&state, "plan.price_added", Some(id.as_str()), summary)
-                .await;
-            Ok(see_other(&format!("{}/plans/{id}", place.base())))
+    let saved = save_patch(&state, &place, &id, patch, "plan.price_added", |saved| {
+        let added = saved.prices.last().map(describe).unwrap_or_default();
+        match retired {
+            0 => format!("added {added} to plan {}", saved.name),
+            n => format!(
+                "added {added} to plan {} and retired {n} other price(s)",
+                saved.name
+            ),
         }
-        Err(err) => refuse(FieldErrors::from_api(err.into())?),
-    }
+    })
+    .await?;
+    saved.or_else(refuse)
 }
 
 pub async fn retire(
@@ -293,29 +283,14 @@ pub async fn retire(
         retire_prices: vec![price],
         ..Default::default()
     };
-    let now = state.now();
-    match state
-        .store()
-        .update_plan(&place.scope(), &id, |p| p.patch(patch, now))
-        .await
-    {
-        Ok(saved) => {
-            place
-                .audit(
-                    &state,
-                    "plan.price_retired",
-                    Some(id.as_str()),
-                    format!("retired {described} of plan {}", saved.name),
-                )
-                .await;
-            Ok(see_other(&format!("{}/plans/{id}", place.base())))
-        }
-        Err(err) => {
-            let errors = FieldErrors::from_api(err.into())?;
-            let page = plan_page(&place, &plan, None, (&PriceForm::default(), &errors));
-            Ok(Html(page.into_string()).into_response())
-        }
-    }
+    let saved = save_patch(&state, &place, &id, patch, "plan.price_retired", |saved| {
+        format!("retired {described} of plan {}", saved.name)
+    })
+    .await?;
+    saved.or_else(|errors| {
+        let page = plan_page(&place, &plan, None, (&PriceForm::default(), &errors));
+        Ok(Html(page.into_string()).into_response())
+    })
 }
 
 #[cfg(test)]

@@ -262,29 +262,41 @@ pub async fn update(
         permissions: Some(permission_list(&form.permissions)),
         ..Default::default()
     };
+    let saved = save_patch(&state, &place, &id, patch, "plan.updated", |saved| {
+        format!("changed plan {}", saved.name)
+    })
+    .await?;
+    saved.or_else(|errors| {
+        let no_price = (&PriceForm::default(), &FieldErrors::default());
+        let page = plan_page(&place, &plan, Some((&form, &errors)), no_price);
+        Ok(Html(page.into_string()).into_response())
+    })
+}
+
+/// Applies `patch` through the core's `Plan::patch` and the store; once saved, keeps an
+/// audit entry (`action`, and `summary` of the saved plan) and sends the operator back to the
+/// plan's page. `Err` holds the refusal, for the caller's page to show.
+pub(super) async fn save_patch(
+    state: &AppState,
+    place: &Place,
+    id: &PlanId,
+    patch: PlanPatch,
+    action: &str,
+    summary: impl FnOnce(&Plan) -> String,
+) -> PageResult<Result<axum::response::Response, FieldErrors>> {
     let now = state.now();
     match state
         .store()
-        .update_plan(&place.scope(), &id, |p| p.patch(patch, now))
+        .update_plan(&place.scope(), id, |p| p.patch(patch, now))
         .await
     {
         Ok(saved) => {
             place
-                .audit(
-                    &state,
-                    "plan.updated",
-                    Some(id.as_str()),
-                    format!("changed plan {}", saved.name),
-                )
+                .audit(state, action, Some(id.as_str()), summary(&saved))
                 .await;
-            Ok(see_other(&format!("{}/plans/{id}", place.base())))
+            Ok(Ok(see_other(&format!("{}/plans/{id}", place.base()))))
         }
-        Err(err) => {
-            let errors = FieldErrors::from_api(err.into())?;
-            let no_price = (&PriceForm::default(), &FieldErrors::default());
-            let page = plan_page(&place, &plan, Some((&form, &errors)), no_price);
-            Ok(Html(page.into_string()).into_response())
-        }
+        Err(err) => Ok(Err(FieldErrors::from_api(err.into())?)),
     }
 }
 

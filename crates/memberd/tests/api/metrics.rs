@@ -344,14 +344,7 @@ async fn counts_what_it_served(database_url: &str) {
         value(&text, "memberd_webhook_queue_depth", &[("env", "sandbox")]),
         0.0
     );
-    assert_eq!(
-        value(
-            &text,
-            "memberd_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))]
-        ),
-        1.0
-    );
+    says_its_version(&text);
     assert!(value(&text, "memberd_db_pool_open_connections", &[]) >= 1.0);
     assert!(
         text.contains("memberd_http_request_duration_seconds_bucket{"),
@@ -407,6 +400,11 @@ fn promtool_accepts(text: &str) {
         output.status.success() && said.trim().is_empty(),
         "promtool: {said}"
     );
+}
+
+fn says_its_version(text: &str) {
+    let version = [("version", env!("CARGO_PKG_VERSION"))];
+    assert_eq!(value(text, "memberd_build_info", &version), 1.0);
 }
 
 /// Sends them all at once and waits for every answer.
@@ -465,14 +463,7 @@ async fn a_worker_serves_its_metrics_too() {
     .unwrap()
     .expect("the worker says where /metrics is");
     let text = scrape(&metrics).await;
-    assert_eq!(
-        value(
-            &text,
-            "memberd_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))]
-        ),
-        1.0
-    );
+    says_its_version(&text);
     let queued: Vec<f64> = parse(&text)
         .into_iter()
         .filter(|(name, _, _)| name == "memberd_emails_queued")
