@@ -97,13 +97,7 @@ impl DirectSqlite {
     /// For the file a `sqlite:` URL names; `None` for an in-memory database, which other
     /// connections cannot see. Call it once the database is open in WAL mode.
     pub(crate) fn for_url(url: &str) -> Option<DirectSqlite> {
-        let rest = url.strip_prefix("sqlite:")?;
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
-        if path.is_empty() || path == ":memory:" || options.contains("mode=memory") {
-            return None;
-        }
-        let path = PathBuf::from(path);
+        let path = crate::backup::sqlite_file(url)?;
         let anchor = open_read_only(&path).ok();
         let wal = anchor.as_ref().and_then(|_| WalIndex::open(&path));
         Some(DirectSqlite {

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use crate::commands::{open, redact, Database};
 
 const POSTGRES_BACKUP: &str = "on PostgreSQL, back up with pg_dump and restore with pg_restore \
-     (see README, \"Backups\")";
+     (see README, \"Running it in production\")";
 
 pub async fn backup(db: &Database, file: &Path) -> anyhow::Result<()> {
     if memberd_store::sqlite_file(&db.url).is_none() {

@@ -64,6 +64,7 @@ pub struct PlanPatchIn {
     pub permissions: Option<Vec<String>>,
     /// New prices for a PAID plan, up to 20 prices on the plan, retired ones included.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub add_prices: Vec<PriceIn>,
     /// Ids of prices to retire. A PAID plan keeps at least one active price.
     #[serde(default)]
