@@ -10,7 +10,7 @@ use crate::fields::check_text;
 use crate::plan::wire_enum;
 use crate::{
     ConnectionId, DomainError, Interval, MemberId, NewEvent, Plan, PlanId, PlanStatus, PlanType,
-    PriceId, Timestamp,
+    Price, PriceId, Timestamp,
 };
 
 wire_enum!(
@@ -142,16 +142,7 @@ fn terms(plan: &Plan, price_id: Option<&PriceId>) -> Result<Terms, DomainError> 
                 "a FREE plan has no prices",
             ));
         }
-        return Ok(Terms {
-            price_id: None,
-            connection_type: ConnectionType::Free,
-            amount: 0,
-            currency: None,
-            interval: None,
-            interval_count: 1,
-            trial_days: 0,
-            term_days: None,
-        });
+        return Ok(Terms::FREE);
     }
     let price = match price_id {
         Some(id) => {
@@ -188,21 +179,38 @@ fn terms(plan: &Plan, price_id: Option<&PriceId>) -> Result<Terms, DomainError> 
             }
         }
     };
-    let onetime = price.interval == Interval::Onetime;
-    Ok(Terms {
-        price_id: Some(price.id.clone()),
-        connection_type: if onetime {
-            ConnectionType::Onetime
-        } else {
-            ConnectionType::Subscription
-        },
-        amount: price.amount,
-        currency: Some(price.currency.clone()),
-        interval: Some(price.interval),
-        interval_count: price.interval_count,
-        trial_days: price.trial_days,
-        term_days: price.term_days,
-    })
+    Ok(Terms::of_price(price))
+}
+
+impl Terms {
+    const FREE: Terms = Terms {
+        price_id: None,
+        connection_type: ConnectionType::Free,
+        amount: 0,
+        currency: None,
+        interval: None,
+        interval_count: 1,
+        trial_days: 0,
+        term_days: None,
+    };
+
+    fn of_price(price: &Price) -> Terms {
+        let onetime = price.interval == Interval::Onetime;
+        Terms {
+            price_id: Some(price.id.clone()),
+            connection_type: if onetime {
+                ConnectionType::Onetime
+            } else {
+                ConnectionType::Subscription
+            },
+            amount: price.amount,
+            currency: Some(price.currency.clone()),
+            interval: Some(price.interval),
+            interval_count: price.interval_count,
+            trial_days: price.trial_days,
+            term_days: price.term_days,
+        }
+    }
 }
 
 fn holds_plan(others: &[PlanConnection], plan_id: &PlanId, except: Option<&ConnectionId>) -> bool {
@@ -588,6 +596,9 @@ impl PlanConnection {
         Some((next, event))
     }
 }
+
+mod restore;
+pub use restore::SavedConnection;
 
 #[cfg(test)]
 mod tests;

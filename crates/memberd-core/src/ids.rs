@@ -61,6 +61,18 @@ macro_rules! typed_id {
                 s.serialize_str(&self.0)
             }
         }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "{s:?} is not an id of the form {}…",
+                        Self::PREFIX
+                    ))
+                })
+            }
+        }
     };
 }
 

@@ -31,7 +31,9 @@ pub mod webhook;
 
 pub use access::{AccessDecision, AccessQuery, AccessReason, Grant};
 pub use account::{ContentType, EnvSettings, SecureContent, Session, SessionEnd, SettingsPatch};
-pub use connection::{ConnectionCommand, ConnectionStatus, ConnectionType, PlanConnection};
+pub use connection::{
+    ConnectionCommand, ConnectionStatus, ConnectionType, PlanConnection, SavedConnection,
+};
 pub use email::Email;
 pub use error::DomainError;
 pub use event::{Event, EventKind, NewEvent};

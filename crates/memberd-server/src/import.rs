@@ -4,11 +4,13 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use crate::api::native::members::MemberIn;
+use std::sync::Arc;
+
 use crate::extract::parse_json;
+use crate::records::{Imported, MemberRecord, Plans};
 use anyhow::{bail, Context};
-use memberd_core::member::check_password;
-use memberd_core::{DomainError, Member, MemberId, NewMember, Timestamp};
+use memberd_core::{DomainError, Member, MemberId, PlanConnection, Timestamp};
+use memberd_store::Taken;
 use serde_json::{Map, Value};
 
 /// Why a row was not imported: the field at fault, when there is one, and what is wrong.
@@ -57,6 +59,8 @@ pub struct Batch {
     pub rows: Vec<Row>,
     /// The members of the rows that passed every check, in file order.
     pub members: Vec<Member>,
+    /// Their plan connections, each naming its member.
+    pub connections: Vec<PlanConnection>,
     /// For each member, the index of its row in `rows`.
     pub member_rows: Vec<usize>,
     /// Plain passwords still to hash, by index in `members`.
@@ -70,28 +74,30 @@ impl Batch {
         Batch {
             rows: Vec::with_capacity(capacity),
             members: Vec::with_capacity(capacity),
+            connections: Vec::new(),
             member_rows: Vec::with_capacity(capacity),
             passwords: Vec::new(),
             bytes_read: 0,
         }
     }
 
-    /// Checks a row's draft with the rules `POST /v1/members` applies, in the same order,
-    /// and keeps either the member or the reason it was refused.
-    fn push(&mut self, line: u64, raw: Raw, draft: Result<Draft, Reject>, now: Timestamp) {
-        let checked = draft.and_then(|(draft, password)| {
-            let member = Member::from_draft(MemberId::ordered(now.as_micros(), line), draft, now)?;
-            if let Some(password) = &password {
-                check_password(password)?;
-            }
-            Ok((member, password))
-        });
+    /// Checks a row with the rules `POST /v1/members` applies, in the same order, and keeps
+    /// either the member or the reason it was refused.
+    fn push(&mut self, line: u64, raw: Raw, record: Result<MemberRecord, Reject>, how: &How) {
+        let fresh_id = MemberId::ordered(how.now.as_micros(), line);
+        let checked =
+            record.and_then(|r| r.into_import(fresh_id, how.keep_ids, how.now, &how.plans));
         let reject = match checked {
-            Ok((member, password)) => {
+            Ok(Imported {
+                member,
+                password,
+                connections,
+            }) => {
                 if let Some(password) = password {
                     self.passwords.push((self.members.len(), password));
                 }
                 self.members.push(member);
+                self.connections.extend(connections);
                 self.member_rows.push(self.rows.len());
                 None
             }
@@ -137,8 +143,16 @@ impl Batch {
     }
 }
 
-/// A member as the core takes it, and their password in plain text.
-type Draft = (NewMember, Option<String>);
+/// What every row of an import is checked against.
+#[derive(Clone)]
+pub struct How {
+    /// The time of members and connections whose row gives none.
+    pub now: Timestamp,
+    /// Keep the ids a row gives (an export's), rather than make new ones.
+    pub keep_ids: bool,
+    /// The environment's plans, which plan connections must name.
+    pub plans: Arc<Plans>,
+}
 
 /// An open import file.
 pub enum Source {
@@ -177,7 +191,7 @@ impl Source {
     }
 
     /// The next batch of at most `max` rows; `None` at the end of the input.
-    pub fn next_batch(&mut self, max: usize, now: Timestamp) -> anyhow::Result<Option<Batch>> {
+    pub fn next_batch(&mut self, max: usize, how: &How) -> anyhow::Result<Option<Batch>> {
         let mut batch = Batch::new(max);
         match self {
             Source::Jsonl { input, line, bytes } => {
@@ -197,8 +211,8 @@ impl Source {
                     if raw.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let draft = json_draft(&raw);
-                    batch.push(*line, Raw::Line(raw), draft, now);
+                    let record = json_record(&raw);
+                    batch.push(*line, Raw::Line(raw), record, how);
                 }
                 batch.bytes_read = *bytes;
             }
@@ -212,8 +226,8 @@ impl Source {
                         break;
                     }
                     let line = record.position().map_or(0, |p| p.line());
-                    let draft = csv_draft(columns, &record);
-                    batch.push(line, Raw::Record(record.clone()), draft, now);
+                    let member = csv_record(columns, &record);
+                    batch.push(line, Raw::Record(record.clone()), member, how);
                 }
                 batch.bytes_read = reader.position().byte();
             }
@@ -223,8 +237,13 @@ impl Source {
 }
 
 /// A JSON line, read exactly as the API reads a request body.
-fn json_draft(line: &[u8]) -> Result<Draft, Reject> {
-    let input: MemberIn = parse_json(line).map_err(|err| match err.param.as_deref() {
+fn json_record(line: &[u8]) -> Result<MemberRecord, Reject> {
+    parse_json(line).map_err(reject_of)
+}
+
+/// The API's refusal of a body, as the refusal of a row.
+fn reject_of(err: crate::error::ApiError) -> Reject {
+    match err.param.as_deref() {
         Some("body") | None => Reject {
             field: None,
             message: err.message.replacen("the body", "the line", 1),
@@ -237,22 +256,16 @@ fn json_draft(line: &[u8]) -> Result<Draft, Reject> {
                 .to_owned();
             Reject::field(param, message)
         }
-    })?;
-    let (draft, password, test_clock_id) = input.into_draft();
-    if test_clock_id.is_some() {
-        return Err(Reject::field(
-            "testClockId",
-            "test clocks cannot be imported; create such members through the API",
-        ));
     }
-    Ok((draft, password))
 }
 
 /// What a CSV column holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Column {
+    Id,
     Email,
     Password,
+    PasswordHash,
     Verified,
     ExternalId,
     StripeCustomerId,
@@ -260,12 +273,39 @@ pub enum Column {
     ProfileImage,
     Json,
     Permissions,
+    /// All of them, as a JSON object.
+    CustomFields,
     CustomField(String),
-    MetaData(String),
+    /// All of them, as a JSON object.
+    MetaData,
+    MetaDataKey(String),
+    LastLogin,
+    CreatedAt,
+    UpdatedAt,
+    /// A JSON array, as in a JSON line.
+    PlanConnections,
 }
 
-const COLUMNS: &str = "email, password, verified, externalId, stripeCustomerId, loginRedirect, \
-    profileImage, json, permissions, customFields.KEY, metaData.KEY";
+/// The columns a name stands for, without the `customFields.KEY` and `metaData.KEY` ones.
+const NAMED: &[(&str, Column)] = &[
+    ("id", Column::Id),
+    ("email", Column::Email),
+    ("password", Column::Password),
+    ("passwordHash", Column::PasswordHash),
+    ("verified", Column::Verified),
+    ("externalId", Column::ExternalId),
+    ("stripeCustomerId", Column::StripeCustomerId),
+    ("loginRedirect", Column::LoginRedirect),
+    ("profileImage", Column::ProfileImage),
+    ("json", Column::Json),
+    ("permissions", Column::Permissions),
+    ("customFields", Column::CustomFields),
+    ("metaData", Column::MetaData),
+    ("lastLogin", Column::LastLogin),
+    ("createdAt", Column::CreatedAt),
+    ("updatedAt", Column::UpdatedAt),
+    ("planConnections", Column::PlanConnections),
+];
 
 fn columns(header: &csv::ByteRecord) -> anyhow::Result<Vec<Column>> {
     let mut columns = Vec::with_capacity(header.len());
@@ -274,26 +314,27 @@ fn columns(header: &csv::ByteRecord) -> anyhow::Result<Vec<Column>> {
             .context("the CSV header is not valid UTF-8")?
             .trim_start_matches('\u{feff}')
             .trim();
-        let column = match name {
-            "email" => Column::Email,
-            "password" => Column::Password,
-            "verified" => Column::Verified,
-            "externalId" => Column::ExternalId,
-            "stripeCustomerId" => Column::StripeCustomerId,
-            "loginRedirect" => Column::LoginRedirect,
-            "profileImage" => Column::ProfileImage,
-            "json" => Column::Json,
-            "permissions" => Column::Permissions,
-            other => match (
-                other.strip_prefix("customFields."),
-                other.strip_prefix("metaData."),
+        let named = NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| c.clone());
+        let column = match named {
+            Some(column) => column,
+            None => match (
+                name.strip_prefix("customFields."),
+                name.strip_prefix("metaData."),
             ) {
                 (Some(key), _) if !key.is_empty() => Column::CustomField(key.to_owned()),
-                (_, Some(key)) if !key.is_empty() => Column::MetaData(key.to_owned()),
-                _ => bail!(
-                    "line 1: column {}: unknown column {name:?}; the columns are {COLUMNS}",
-                    i + 1
-                ),
+                (_, Some(key)) if !key.is_empty() => Column::MetaDataKey(key.to_owned()),
+                _ => {
+                    let known: Vec<&str> = NAMED.iter().map(|(n, _)| *n).collect();
+                    bail!(
+                        "line 1: column {}: unknown column {name:?}; the columns are {}, \
+                         customFields.KEY, metaData.KEY",
+                        i + 1,
+                        known.join(", ")
+                    )
+                }
             },
         };
         if columns.contains(&column) {
@@ -307,7 +348,7 @@ fn columns(header: &csv::ByteRecord) -> anyhow::Result<Vec<Column>> {
     Ok(columns)
 }
 
-fn csv_draft(columns: &[Column], record: &csv::ByteRecord) -> Result<Draft, Reject> {
+fn csv_record(columns: &[Column], record: &csv::ByteRecord) -> Result<MemberRecord, Reject> {
     if record.len() != columns.len() {
         return Err(Reject {
             field: None,
@@ -318,41 +359,55 @@ fn csv_draft(columns: &[Column], record: &csv::ByteRecord) -> Result<Draft, Reje
             ),
         });
     }
-    let mut draft = NewMember::default();
-    let mut password = None;
+    let mut member = MemberRecord::default();
     let mut custom_fields = Map::new();
     let mut meta_data = Map::new();
     for (column, cell) in columns.iter().zip(record.iter()) {
         if cell.is_empty() {
             continue;
         }
+        let name = column.name();
         let text = std::str::from_utf8(cell)
-            .map_err(|_| Reject::field(column.name(), "not valid UTF-8"))?
+            .map_err(|_| Reject::field(name.clone(), "not valid UTF-8"))?
             .to_owned();
         // As the API refuses NUL in any string of a body (JSONL rows go through the same
         // parser, `parse_json`).
-        memberd_core::fields::check_no_nul(&column.name(), &text)?;
+        memberd_core::fields::check_no_nul(&name, &text)?;
+        let json = |text: &str| {
+            serde_json::from_str::<Value>(text)
+                .map_err(|e| Reject::field(name.clone(), format!("not valid JSON: {e}")))
+        };
+        let object = |text: &str| match json(text)? {
+            Value::Object(map) => Ok(map),
+            _ => Err(Reject::field(name.clone(), "must be a JSON object")),
+        };
+        let time = |text: &str| {
+            Timestamp::parse(text)
+                .ok_or_else(|| Reject::field(name.clone(), "not an RFC 3339 date-time"))
+        };
         match column {
-            Column::Email => draft.email = text,
-            Column::Password => password = Some(text),
+            Column::Id => {
+                member.id = Some(MemberId::parse(&text).ok_or_else(|| {
+                    Reject::field("id", format!("{text:?} is not an id of the form mem_…"))
+                })?)
+            }
+            Column::Email => member.email = text,
+            Column::Password => member.password = Some(text),
+            Column::PasswordHash => member.password_hash = Some(text),
             Column::Verified => {
-                draft.verified = Some(match text.to_ascii_lowercase().as_str() {
+                member.verified = Some(match text.to_ascii_lowercase().as_str() {
                     "true" => true,
                     "false" => false,
                     _ => return Err(Reject::field("verified", "must be true or false")),
                 })
             }
-            Column::ExternalId => draft.external_id = Some(text),
-            Column::StripeCustomerId => draft.stripe_customer_id = Some(text),
-            Column::LoginRedirect => draft.login_redirect = Some(text),
-            Column::ProfileImage => draft.profile_image = Some(text),
-            Column::Json => {
-                let value = serde_json::from_str::<Value>(&text)
-                    .map_err(|e| Reject::field("json", format!("not valid JSON: {e}")))?;
-                draft.json = Some(value);
-            }
+            Column::ExternalId => member.external_id = Some(text),
+            Column::StripeCustomerId => member.stripe_customer_id = Some(text),
+            Column::LoginRedirect => member.login_redirect = Some(text),
+            Column::ProfileImage => member.profile_image = Some(text),
+            Column::Json => member.json = Some(json(&text)?),
             Column::Permissions => {
-                draft.permissions = Some(
+                member.permissions = Some(
                     text.split(',')
                         .map(str::trim)
                         .filter(|p| !p.is_empty())
@@ -360,49 +415,87 @@ fn csv_draft(columns: &[Column], record: &csv::ByteRecord) -> Result<Draft, Reje
                         .collect(),
                 )
             }
+            Column::CustomFields => custom_fields.extend(object(&text)?),
+            Column::MetaData => meta_data.extend(object(&text)?),
             Column::CustomField(key) => {
                 custom_fields.insert(key.clone(), Value::String(text));
             }
-            Column::MetaData(key) => {
+            Column::MetaDataKey(key) => {
                 meta_data.insert(key.clone(), Value::String(text));
+            }
+            Column::LastLogin => member.last_login = Some(time(&text)?),
+            Column::CreatedAt => member.created_at = Some(time(&text)?),
+            Column::UpdatedAt => member.updated_at = Some(time(&text)?),
+            Column::PlanConnections => {
+                member.plan_connections = connections_cell(&text)?;
             }
         }
     }
-    draft.custom_fields = (!custom_fields.is_empty()).then_some(custom_fields);
-    draft.meta_data = (!meta_data.is_empty()).then_some(meta_data);
-    Ok((draft, password))
+    member.custom_fields = (!custom_fields.is_empty()).then_some(custom_fields);
+    member.meta_data = (!meta_data.is_empty()).then_some(meta_data);
+    Ok(member)
+}
+
+/// A `planConnections` cell: the JSON array a JSON line holds, read the same way.
+fn connections_cell(text: &str) -> Result<Vec<crate::records::ConnectionRecord>, Reject> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Cell {
+        plan_connections: Vec<crate::records::ConnectionRecord>,
+    }
+    let wrapped = format!("{{\"planConnections\":{text}}}");
+    parse_json::<Cell>(wrapped.as_bytes())
+        .map(|cell| cell.plan_connections)
+        .map_err(reject_of)
 }
 
 impl Column {
     fn name(&self) -> String {
         match self {
-            Column::Email => "email".into(),
-            Column::Password => "password".into(),
-            Column::Verified => "verified".into(),
-            Column::ExternalId => "externalId".into(),
-            Column::StripeCustomerId => "stripeCustomerId".into(),
-            Column::LoginRedirect => "loginRedirect".into(),
-            Column::ProfileImage => "profileImage".into(),
-            Column::Json => "json".into(),
-            Column::Permissions => "permissions".into(),
             Column::CustomField(key) => format!("customFields.{key}"),
-            Column::MetaData(key) => format!("metaData.{key}"),
+            Column::MetaDataKey(key) => format!("metaData.{key}"),
+            named => NAMED
+                .iter()
+                .find(|(_, c)| c == named)
+                .map_or_else(String::new, |(n, _)| (*n).to_owned()),
         }
     }
 }
 
-/// Writes the batch's members in one transaction, and marks the rows whose email or
-/// externalId another member of the environment already has: each row then says whether it
-/// was imported.
+/// Writes the batch's members and their plan connections in one transaction, and marks the
+/// rows whose id, email or externalId (or a connection's id) is already taken: each row then
+/// says whether it was imported.
 pub async fn write_batch(
     store: &memberd_store::Store,
     scope: &memberd_core::Scope,
     batch: &mut Batch,
 ) -> Result<(), memberd_store::StoreError> {
-    let skipped = store.import_members(scope, &batch.members).await?;
-    for (member, field) in skipped {
+    let skipped = store
+        .import_members(scope, &batch.members, &batch.connections)
+        .await?;
+    for (member, taken) in skipped {
+        let field = match taken {
+            Taken::Id => "id".to_owned(),
+            Taken::Email => "email".to_owned(),
+            Taken::ExternalId => "externalId".to_owned(),
+            Taken::Connection(id) => {
+                let member_id = &batch.members[member].id;
+                let index = batch
+                    .connections
+                    .iter()
+                    .filter(|c| &c.member_id == member_id)
+                    .position(|c| c.id == id)
+                    .unwrap_or_default();
+                format!("planConnections[{index}].id")
+            }
+        };
         let row = batch.member_rows[member];
-        batch.rows[row].reject = Some(Reject::field(field, "already taken in this environment"));
+        let message = if field == "id" || field.ends_with(".id") {
+            "already taken in this database; import with --new-ids to give new ones"
+        } else {
+            "already taken in this environment"
+        };
+        batch.rows[row].reject = Some(Reject::field(field, message));
     }
     Ok(())
 }
@@ -413,12 +506,12 @@ pub async fn write_batch(
 pub fn read_all(
     mut source: Source,
     batch_rows: usize,
-    now: Timestamp,
+    how: How,
     tx: tokio::sync::mpsc::Sender<anyhow::Result<Batch>>,
 ) {
     loop {
         let next = source
-            .next_batch(batch_rows, now)
+            .next_batch(batch_rows, &how)
             .and_then(|batch| match batch {
                 Some(mut batch) => batch.hash_passwords().map(|()| Some(batch)),
                 None => Ok(None),
@@ -440,5 +533,30 @@ pub fn describe(line: u64, reject: &Reject) -> String {
     match &reject.field {
         Some(field) => format!("line {line}: {field}: {}", reject.message),
         None => format!("line {line}: {}", reject.message),
+    }
+}
+
+/// Every plan of the environment, archived ones too (members may hold those), for an
+/// import's plan connections to name.
+pub async fn plans_of(
+    store: &memberd_store::Store,
+    scope: &memberd_core::Scope,
+) -> Result<Plans, memberd_store::StoreError> {
+    let mut plans = Plans::new();
+    let mut after = None;
+    loop {
+        let page = memberd_store::PageRequest {
+            after,
+            limit: 500,
+            order: memberd_store::Order::Asc,
+        };
+        let page = store
+            .list_plans(scope, &memberd_store::PlanFilter::default(), page)
+            .await?;
+        plans.extend(page.items.into_iter().map(|p| (p.id.clone(), p)));
+        if !page.has_more {
+            return Ok(plans);
+        }
+        after = page.next_cursor;
     }
 }

@@ -202,7 +202,7 @@ fn next_action_at(c: &PlanConnection) -> Option<i64> {
 }
 
 /// Inserts a connection and returns its number. `test_clock_id` is that of its member.
-async fn insert(
+pub(crate) async fn insert(
     conn: &mut AnyConnection,
     scope: &Scope,
     c: &PlanConnection,

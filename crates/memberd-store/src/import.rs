@@ -2,10 +2,10 @@
 //! transaction, and no events: a load from another platform must not announce a million
 //! members to the webhook endpoints.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
-use memberd_core::{Member, Scope};
+use memberd_core::{ConnectionId, Member, PlanConnection, Scope};
 use sqlx::Row;
 
 use crate::members::count_members;
@@ -64,25 +64,64 @@ impl Store {
         Ok(())
     }
 
-    /// Inserts members into the scope in one transaction, without events. A member whose
-    /// email or externalId is already taken in the scope (also by an earlier member of the
-    /// same slice) is skipped whole; the answer lists those, by index in `members`, with the
-    /// wire name of the field that is taken. Every other member is written whole.
+    /// Inserts members and their plan connections into the scope in one transaction, without
+    /// events. A member whose id, email or externalId is already taken (also by an earlier
+    /// member of the same slice), or one of whose connections has an id already taken, is
+    /// skipped whole; the answer lists those, by index in `members`, with what is taken.
+    /// Every other member is written whole, with every connection that names them.
     pub async fn import_members(
         &self,
         scope: &Scope,
         members: &[Member],
-    ) -> Result<Vec<(usize, &'static str)>> {
-        // On a SQLite file, straight through rusqlite (see `import_sqlite`). It blocks this
-        // thread for the batch: fine for the command it serves, which waits for it anyway.
-        // What follows serves PostgreSQL (and an in-memory SQLite database).
-        if let Some(direct) = &self.fast {
+        connections: &[PlanConnection],
+    ) -> Result<Vec<(usize, Taken)>> {
+        // On a SQLite file, members without connections go straight through rusqlite (see
+        // `import_sqlite`). It blocks this thread for the batch: fine for the command it
+        // serves, which waits for it anyway. What follows serves the rest.
+        if let (Some(direct), true) = (&self.fast, connections.is_empty()) {
             return crate::import_sqlite::import(direct, scope, members);
         }
         let mut tx = self.begin_write().await?;
         let mut skipped = Vec::new();
+        let mut excluded = HashSet::new();
+        let taken_ids =
+            existing_ids(&mut tx, "members", members.iter().map(|m| m.id.as_str())).await?;
+        let mut seen = HashSet::new();
+        for (i, m) in members.iter().enumerate() {
+            if taken_ids.contains(m.id.as_str()) || !seen.insert(m.id.as_str()) {
+                skipped.push((i, Taken::Id));
+                excluded.insert(i);
+            }
+        }
+        if !connections.is_empty() {
+            let index: HashMap<&str, usize> = members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.id.as_str(), i))
+                .collect();
+            let taken = existing_ids(
+                &mut tx,
+                "plan_connections",
+                connections.iter().map(|c| c.id.as_str()),
+            )
+            .await?;
+            let mut seen = HashSet::new();
+            for c in connections {
+                let clash = taken.contains(c.id.as_str()) || !seen.insert(c.id.as_str());
+                if let (true, Some(&i)) = (clash, index.get(c.member_id.as_str())) {
+                    if excluded.insert(i) {
+                        skipped.push((i, Taken::Connection(c.id.clone())));
+                    }
+                }
+            }
+        }
+        let writing: Vec<(usize, &Member)> = members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !excluded.contains(i))
+            .collect();
         let mut full_sql: Option<String> = None;
-        for (chunk_no, chunk) in members.chunks(ROWS_PER_STATEMENT).enumerate() {
+        for chunk in writing.chunks(ROWS_PER_STATEMENT) {
             // One statement shape for every full chunk, so it is prepared once and cached.
             let partial_sql;
             let sql = if chunk.len() == ROWS_PER_STATEMENT {
@@ -92,7 +131,7 @@ impl Store {
                 &partial_sql
             };
             let mut query = sqlx::query(sql);
-            for m in chunk {
+            for (_, m) in chunk {
                 query = query
                     .bind(m.id.as_str())
                     .bind(scope.app_id.as_str())
@@ -117,45 +156,74 @@ impl Store {
             }
             // Rare: look up which rows went in, rather than have every row of every statement
             // sent back (RETURNING costs a message per row between sqlx's SQLite thread and us).
-            let ids = inserted_ids(&mut tx, chunk).await?;
-            let offset = chunk_no * ROWS_PER_STATEMENT;
+            // No id was in the table before, so a member found by id is one just written.
+            let ids =
+                existing_ids(&mut tx, "members", chunk.iter().map(|(_, m)| m.id.as_str())).await?;
             let missing: Vec<(usize, &Member)> = chunk
                 .iter()
-                .enumerate()
                 .filter(|(_, m)| !ids.contains(m.id.as_str()))
-                .map(|(i, m)| (offset + i, m))
+                .copied()
                 .collect();
             let taken_emails = existing_emails(&mut tx, scope, &missing).await?;
             for (index, m) in missing {
-                let field = if taken_emails.contains(m.email.as_str()) {
-                    "email"
+                let taken = if taken_emails.contains(m.email.as_str()) {
+                    Taken::Email
                 } else {
-                    "externalId"
+                    Taken::ExternalId
                 };
-                skipped.push((index, field));
+                excluded.insert(index);
+                skipped.push((index, taken));
             }
         }
-        let inserted = members.len() - skipped.len();
+        let written: HashSet<&str> = members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !excluded.contains(i))
+            .map(|(_, m)| m.id.as_str())
+            .collect();
+        for c in connections {
+            if written.contains(c.member_id.as_str()) {
+                crate::connections::insert(&mut tx, scope, c, None).await?;
+            }
+        }
+        let inserted = written.len();
         if inserted > 0 {
             count_members(&mut tx, self.backend, scope, inserted as i64).await?;
         }
         tx.commit().await?;
         self.read_cache.changed_here(scope, &self.write).await;
+        skipped.sort_by_key(|(i, _)| *i);
         Ok(skipped)
     }
 }
 
-/// Which of the members are in the table: those a statement inserted (ids are new, so a
-/// member found by id is one just written).
-async fn inserted_ids(
+/// What made an import skip a member: a value another member (or connection) already has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// The member's id, anywhere in the database.
+    Id,
+    /// The email, in the environment.
+    Email,
+    /// The externalId, in the environment.
+    ExternalId,
+    /// The id of one of the member's connections, anywhere in the database.
+    Connection(ConnectionId),
+}
+
+/// Which of the ids `table` holds.
+async fn existing_ids<'a>(
     conn: &mut sqlx::AnyConnection,
-    members: &[Member],
+    table: &str,
+    ids: impl Iterator<Item = &'a str>,
 ) -> Result<HashSet<String>> {
-    let mut sql = Sql::new("SELECT id FROM members WHERE id");
-    sql.in_list(members.iter().map(|m| m.id.as_str()));
+    let ids: Vec<&str> = ids.collect();
     let mut found = HashSet::new();
-    for row in sql.query().fetch_all(&mut *conn).await? {
-        found.insert(row.try_get::<String, _>(0)?);
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = Sql::new(format!("SELECT id FROM {table} WHERE id"));
+        sql.in_list(chunk.iter().copied());
+        for row in sql.query().fetch_all(&mut *conn).await? {
+            found.insert(row.try_get::<String, _>(0)?);
+        }
     }
     Ok(found)
 }

@@ -7,19 +7,19 @@
 use memberd_core::{Member, Scope};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use crate::import::insert_sql;
+use crate::import::{insert_sql, Taken};
 use crate::members::COUNT_MEMBERS;
 use crate::reads::DirectSqlite;
 use crate::rows::to_json;
 use crate::{Backend, Result};
 
-/// Inserts the members in one transaction; answers the index and field of each member that
-/// was skipped because its email or externalId is taken.
+/// Inserts the members in one transaction; answers the index of each member that was skipped
+/// and what of theirs (id, email or externalId) is taken.
 pub(crate) fn import(
     direct: &DirectSqlite,
     scope: &Scope,
     members: &[Member],
-) -> Result<Vec<(usize, &'static str)>> {
+) -> Result<Vec<(usize, Taken)>> {
     direct.with_writer(|conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut skipped = Vec::new();
@@ -28,6 +28,7 @@ pub(crate) fn import(
             let mut email_taken = tx.prepare_cached(
                 "SELECT 1 FROM members WHERE app_id = ?1 AND env = ?2 AND email = ?3",
             )?;
+            let mut id_taken = tx.prepare_cached("SELECT 1 FROM members WHERE id = ?1")?;
             for (i, m) in members.iter().enumerate() {
                 let inserted = insert.execute(params![
                     m.id.as_str(),
@@ -55,7 +56,17 @@ pub(crate) fn import(
                         )
                         .optional()?
                         .is_some();
-                    skipped.push((i, if by_email { "email" } else { "externalId" }));
+                    let by_id = !by_email
+                        && id_taken
+                            .query_row(params![m.id.as_str()], |_| Ok(()))
+                            .optional()?
+                            .is_some();
+                    let taken = match (by_email, by_id) {
+                        (true, _) => Taken::Email,
+                        (false, true) => Taken::Id,
+                        (false, false) => Taken::ExternalId,
+                    };
+                    skipped.push((i, taken));
                 }
             }
             let added = i64::try_from(members.len() - skipped.len()).unwrap_or(i64::MAX);

@@ -51,6 +51,7 @@ pub use error::StoreError;
 pub use events::EventBrowse;
 pub use gauges::{PoolGauge, WebhookBacklog};
 pub use idempotency::{answering, IdempotencyClaim, IdempotencyState};
+pub use import::Taken;
 pub use members::{MemberFilter, MemberView};
 pub use operators::{AuditPage, LinkFor};
 pub use page::{Cursor, EventCursor, Order, Page, PageCursor, PageRequest};

@@ -98,6 +98,14 @@ pub enum Command {
     /// every one of them). Exits with 0 when every row was imported, 1 otherwise.
     #[command(after_help = IMPORT_FORMATS)]
     Import(ImportArgs),
+    /// Write every member of one environment, with their plan connections, to a file.
+    ///
+    /// The file is what `memberd import` reads back: importing it into an environment that
+    /// has the same plans (the same database, or a copy) gives the same members, with their
+    /// ids, times and plan connections. Members are read a page at a time while the server
+    /// runs, so memory stays flat for any size. Payment methods, sessions and test clocks are
+    /// not exported.
+    Export(ExportArgs),
 }
 
 const IMPORT_FORMATS: &str = "\
@@ -105,7 +113,34 @@ Formats:
   jsonl  one JSON object per line: {\"email\":\"ann@example.com\",\"externalId\":\"c1\",\"customFields\":{\"plan\":\"gold\"}}
   csv    a header row naming the columns: email, password, verified, externalId,
          stripeCustomerId, loginRedirect, profileImage, json, permissions (comma-separated),
-         customFields.KEY and metaData.KEY; an empty cell means the field is absent.";
+         customFields.KEY and metaData.KEY; an empty cell means the field is absent.
+  Both also take what `memberd export` writes: id, passwordHash, lastLogin, createdAt,
+  updatedAt and planConnections (in CSV, customFields, metaData and planConnections as JSON).
+  Plan connections must name plans of the environment.";
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The app (`app_…`) whose members to export.
+    #[arg(long)]
+    pub app: String,
+    /// The environment to export.
+    #[arg(long, value_enum)]
+    pub env: EnvArg,
+    /// The format; by default, from the file's extension (.jsonl, .ndjson, .json, .csv), and
+    /// JSON Lines on standard output.
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// Also write each member's password hash (argon2), so that they can still log in after
+    /// an import into another database. The file then holds secrets: keep it as such.
+    #[arg(long)]
+    pub with_password_hashes: bool,
+    /// Write over FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// The file to write; `-` or nothing writes to standard output.
+    #[arg(value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+}
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -129,6 +164,10 @@ pub struct ImportArgs {
     /// so that they can be fixed and imported again.
     #[arg(long, value_name = "PATH")]
     pub rejects: Option<std::path::PathBuf>,
+    /// Make new ids for the members and their plan connections, rather than keep those the
+    /// file gives (to import an export into another environment of the same database).
+    #[arg(long)]
+    pub new_ids: bool,
     /// The file to read; `-` reads standard input (then give --format).
     #[arg(value_name = "FILE")]
     pub file: std::path::PathBuf,

@@ -37,6 +37,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Import(args) => return import(&db, args).await,
+        Command::Export(args) => {
+            let store = open(&db).await?;
+            let result = crate::export::run(&store, args).await;
+            store.close().await;
+            return result;
+        }
         Command::Serve(args) => serve(&db, args).await,
         Command::Worker(args) => {
             let store = open(&db).await?;

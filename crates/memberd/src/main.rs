@@ -5,6 +5,7 @@ mod accounts;
 mod backup;
 mod cli;
 mod commands;
+mod export;
 mod import;
 mod operators;
 

@@ -10,19 +10,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
 use maud::html;
 use memberd_core::operator::Capability;
 use memberd_core::Scope;
-use memberd_store::{MemberFilter, MemberView, Order, PageRequest, Store};
+use memberd_store::Store;
 
 use super::auth::same_token;
 use super::layout::{self, csrf, Section};
 use super::{see_other, PageError, PageResult, Place};
-use crate::import::{describe, read_all, write_batch, Raw, Source};
+use crate::export::ExportFormat;
+use crate::import::{describe, plans_of, read_all, write_batch, How, Raw, Source};
 use crate::state::AppState;
 
 /// Rows per transaction: small enough that the progress moves on a file of a thousand.
@@ -92,7 +93,7 @@ pub async fn show(State(state): State<AppState>, place: Place) -> PageResult {
     let jobs = state.imports().of_scope(&place.scope());
     let body = html! {
         h2 { "Export" }
-        p { "Every member of this environment with their plans, as CSV: one row per member, written as it is read." }
+        p { "Every member of this environment with their plan connections, as CSV: one row per member, written as it is read. Importing the file (here, or with " code { "memberd import" } ") into an environment with the same plans gives the same members back." }
         p { a.button href={ (base) "/transfer/members.csv" } download { "Export members (CSV)" } }
         h2 { "Import" }
         @if place.may(Capability::Change) {
@@ -223,10 +224,22 @@ async fn run_import(
         Ok(opened) => opened,
         Err(error) => return finish(&jobs, &id, Some(error.to_string())),
     };
+    let plans = match plans_of(&store, &scope).await {
+        Ok(plans) => plans,
+        Err(error) => {
+            tracing::error!(%error, "an import could not read the plans");
+            let failure = "memberd could not read the plans; the server's log says why";
+            return finish(&jobs, &id, Some(failure.into()));
+        }
+    };
+    let how = How {
+        now: crate::ops::now(),
+        keep_ids: true,
+        plans: std::sync::Arc::new(plans),
+    };
     let mut rejects = Rejects::new(header);
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    let now = crate::ops::now();
-    std::thread::spawn(move || read_all(source, BATCH_ROWS, now, tx));
+    std::thread::spawn(move || read_all(source, BATCH_ROWS, how, tx));
     let mut imported_any = false;
     while let Some(batch) = rx.recv().await {
         let mut batch = match batch {
@@ -378,97 +391,9 @@ pub async fn rejects(
         .into_response())
 }
 
-const EXPORT_PAGE: u32 = 500;
-
-fn export_row(view: &MemberView) -> Vec<String> {
-    let m = &view.member;
-    let json = |map: &serde_json::Map<String, serde_json::Value>| {
-        if map.is_empty() {
-            String::new()
-        } else {
-            serde_json::Value::Object(map.clone()).to_string()
-        }
-    };
-    vec![
-        m.id.to_string(),
-        m.email.to_string(),
-        m.verified.to_string(),
-        m.external_id.clone().unwrap_or_default(),
-        m.stripe_customer_id.clone().unwrap_or_default(),
-        m.created_at.to_rfc3339(),
-        json(m.custom_fields.as_map()),
-        json(m.meta_data.as_map()),
-        view.connections
-            .iter()
-            .map(|c| format!("{} ({})", c.plan_name, c.connection.status.as_str()))
-            .collect::<Vec<_>>()
-            .join("; "),
-        view.connections
-            .iter()
-            .map(|c| c.connection.plan_id.to_string())
-            .collect::<Vec<_>>()
-            .join(";"),
-    ]
-}
-
-/// Every member as CSV, a page at a time: memory stays flat whatever the size.
+/// Every member as CSV, the file `memberd export --format csv` writes, a page at a time.
 pub async fn export(State(state): State<AppState>, place: Place) -> PageResult<Response> {
-    let store = state.store().clone();
-    let scope = place.scope();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    tokio::spawn(async move {
-        let header = [
-            "id",
-            "email",
-            "verified",
-            "externalId",
-            "stripeCustomerId",
-            "createdAt",
-            "customFields",
-            "metaData",
-            "plans",
-            "planIds",
-        ];
-        let mut after = None;
-        let mut first = true;
-        loop {
-            let page = PageRequest {
-                after,
-                limit: EXPORT_PAGE,
-                order: Order::Asc,
-            };
-            let page = match store
-                .list_members(&scope, &MemberFilter::default(), page)
-                .await
-            {
-                Ok(page) => page,
-                Err(error) => {
-                    tracing::error!(%error, "an export could not read the members");
-                    let _ = tx
-                        .send(Err(std::io::Error::other(
-                            "the export could not read the members",
-                        )))
-                        .await;
-                    return;
-                }
-            };
-            let mut writer = csv::Writer::from_writer(Vec::new());
-            if std::mem::take(&mut first) {
-                let _ = writer.write_record(header);
-            }
-            for view in &page.items {
-                let _ = writer.write_record(export_row(view));
-            }
-            let chunk = writer.into_inner().unwrap_or_default();
-            if tx.send(Ok(Bytes::from(chunk))).await.is_err() || !page.has_more {
-                return;
-            }
-            after = page.next_cursor;
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    let body = crate::export::body(state.store().clone(), place.scope(), ExportFormat::Csv);
     let name = format!(
         "attachment; filename=\"members-{}-{}.csv\"",
         place.app.id, place.env
@@ -478,7 +403,7 @@ pub async fn export(State(state): State<AppState>, place: Place) -> PageResult<R
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (CONTENT_DISPOSITION, name),
         ],
-        Body::from_stream(stream),
+        body,
     )
         .into_response())
 }

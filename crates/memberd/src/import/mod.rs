@@ -17,7 +17,8 @@ use memberd_store::Store;
 use tokio::sync::mpsc;
 
 use crate::cli::{ImportArgs, ImportFormat};
-use memberd_server::import::{describe, read_all, write_batch, Raw, Source};
+use memberd_server::import::{describe, plans_of, read_all, write_batch, How, Raw, Source};
+use std::sync::Arc;
 
 /// Rows per transaction: large enough that commits cost little, small enough to keep memory
 /// flat and the progress bar moving.
@@ -77,10 +78,18 @@ pub async fn run(
         None => None,
     };
 
+    let how = How {
+        now: memberd_server::ops::now(),
+        keep_ids: !args.new_ids,
+        plans: Arc::new(
+            plans_of(store, &scope)
+                .await
+                .context("could not read the plans")?,
+        ),
+    };
     let progress = progress_bar(size);
-    let now = memberd_server::ops::now();
     let (tx, mut rx) = mpsc::channel(BATCHES_AHEAD);
-    let reader = std::thread::spawn(move || read_all(source, BATCH_ROWS, now, tx));
+    let reader = std::thread::spawn(move || read_all(source, BATCH_ROWS, how, tx));
 
     let mut imported = 0u64;
     let mut rejected = 0u64;
@@ -151,13 +160,13 @@ fn open_input(path: &PathBuf) -> anyhow::Result<(Box<dyn Read + Send>, Option<u6
     Ok((Box::new(file), size))
 }
 
-fn seconds(took: Duration) -> String {
+pub(crate) fn seconds(took: Duration) -> String {
     format!("{:.2} s", took.as_secs_f64())
 }
 
 /// A bar over the file's bytes, or a spinner for standard input. Drawn only when standard
 /// error is a terminal.
-fn progress_bar(size: Option<u64>) -> ProgressBar {
+pub(crate) fn progress_bar(size: Option<u64>) -> ProgressBar {
     let (bar, template) = match size {
         Some(size) => (
             ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr()),

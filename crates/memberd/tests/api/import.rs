@@ -19,6 +19,7 @@ crate::both_backends!(
     bad_csv_rows_are_named_by_their_physical_line,
     an_unknown_app_or_column_writes_nothing,
     standard_input_needs_a_format,
+    an_export_imports_back_into_the_emptied_environment,
 );
 
 /// Until the planner has statistics, PostgreSQL takes a freshly loaded table for empty and
@@ -376,4 +377,96 @@ async fn standard_input_needs_a_format(app: Arc<TestApp>) {
     let out = import(&app, &["--format", "csv", "-"], b"email\ncy@example.com\n").await;
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     assert_eq!(app.member_count().await, 3);
+}
+
+/// `memberd export` (both formats) and `GET /v1/members/export`, imported back into the
+/// environment once its members are deleted: the API then shows the very same members, ids,
+/// times and plan connections included; a second import is refused row by row, by id.
+async fn an_export_imports_back_into_the_emptied_environment(app: Arc<TestApp>) {
+    let gold = app
+        .create_plan(json!({"name": "Gold", "type": "PAID",
+            "prices": [{"amount": 900, "currency": "usd", "interval": "MONTH"}]}))
+        .await;
+    let free = app
+        .create_plan(json!({"name": "Free", "type": "FREE"}))
+        .await;
+    let (status, ann) = app
+        .post(
+            "/v1/members",
+            json!({"email": "ann@example.com", "password": "correct horse",
+            "externalId": "c-1", "customFields": {"size": 9}, "metaData": {"tier": "a,b \"c\""},
+            "permissions": ["read"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ann}");
+    let bob = app.create_member("bob@example.com").await;
+    let cards = format!(
+        "/v1/members/{}/payment-methods",
+        ann["id"].as_str().unwrap()
+    );
+    let card = json!({"card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2040, "cvc": "123"}});
+    let (status, pm) = app.post(&cards, card).await;
+    assert_eq!(status, 201, "{pm}");
+    for (member, plan) in [(&ann, &gold), (&bob, &free)] {
+        let body = json!({"planId": plan["id"]});
+        let path = format!(
+            "/v1/members/{}/plan-connections",
+            member["id"].as_str().unwrap()
+        );
+        let (status, connection) = app.post(&path, body).await;
+        assert_eq!(status, 201, "{connection}");
+    }
+    let before = all_members(&app).await["data"].clone();
+    assert_eq!(before.as_array().unwrap().len(), 2);
+
+    let dir = scratch();
+    let app_id = first_app_id(&app).await;
+    let mut files = Vec::new();
+    for name in ["members.jsonl", "members.csv"] {
+        let path = dir.join(name).display().to_string();
+        let mut command = memberd();
+        command
+            .args(["export", "--app", &app_id, "--env", "sandbox", &path])
+            .args(["--database-url", &app.database_url]);
+        let out = run(command, Vec::new()).await;
+        assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("Exported 2 members"), "{}", out.stdout);
+        files.push(path);
+    }
+    let response = app
+        .request(reqwest::Method::GET, "/v1/members/export")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let over_http = response.text().await.unwrap();
+    assert_eq!(over_http, std::fs::read_to_string(&files[0]).unwrap());
+    assert!(!over_http.contains("argon2"), "no password hash over HTTP");
+    let (status, refused) = app.get("/v1/members/export?format=xml").await;
+    assert_eq!(
+        (status.as_u16(), refused["error"]["param"].as_str()),
+        (400, Some("format"))
+    );
+
+    for file in &files {
+        for member in before.as_array().unwrap() {
+            let (status, _) = app
+                .delete(&format!("/v1/members/{}", member["id"].as_str().unwrap()))
+                .await;
+            assert_eq!(status, 200);
+        }
+        assert_eq!(all_members(&app).await["data"], json!([]));
+        let out = import(&app, &[file], b"").await;
+        assert_eq!(out.code, Some(0), "{file}: {}{}", out.stdout, out.stderr);
+        assert_eq!(all_members(&app).await["data"], before, "{file}");
+    }
+
+    let again = import(&app, &[&files[0]], b"").await;
+    assert_eq!(again.code, Some(1));
+    assert!(
+        again.stderr.contains("line 1: id: already taken"),
+        "{}",
+        again.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

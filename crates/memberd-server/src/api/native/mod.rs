@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod connections;
 pub mod emails;
 pub mod events;
+pub mod export;
 pub mod members;
 pub mod page;
 pub mod payment_methods;
@@ -80,6 +81,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plans::retrieve, plans::update))
         .routes(routes!(plans::archive))
         .routes(routes!(members::create, members::list))
+        .routes(routes!(export::export_members))
         .routes(routes!(members::retrieve, members::update, members::delete))
         .routes(routes!(accounts::list_sessions))
         .routes(routes!(accounts::revoke_sessions))
