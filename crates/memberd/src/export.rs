@@ -10,24 +10,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use memberd_core::{AppId, Scope};
 use memberd_server::export::{next_page, ExportFormat, Exporter};
 use memberd_store::Store;
 
 use crate::cli::{ExportArgs, ImportFormat};
-use crate::import::{progress_bar, seconds};
+use crate::import::{progress_bar, scope_of, seconds};
 
 pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let app_id = AppId::parse(&args.app)
-        .with_context(|| format!("{:?} is not an app id (app_…)", args.app))?;
-    if store.get_app(&app_id).await?.is_none() {
-        bail!("no such app: {app_id} (see `memberd apps list`)");
-    }
-    let scope = Scope {
-        app_id,
-        env: args.env.into(),
-    };
+    let scope = scope_of(store, &args.app, args.env).await?;
     let file = args.file.filter(|f| f != Path::new("-"));
     let format = format_of(args.format, file.as_deref())?;
     let mut out = match &file {

@@ -16,7 +16,7 @@ use memberd_core::{AppId, Scope};
 use memberd_store::Store;
 use tokio::sync::mpsc;
 
-use crate::cli::{ImportArgs, ImportFormat};
+use crate::cli::{EnvArg, ImportArgs, ImportFormat};
 use memberd_server::import::{describe, plans_of, read_all, write_batch, How, Raw, Source};
 use std::sync::Arc;
 
@@ -56,15 +56,9 @@ pub async fn run(
     format: ImportFormat,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let app_id = AppId::parse(&args.app)
-        .with_context(|| format!("{:?} is not an app id (app_…)", args.app))?;
-    if store.get_app(&app_id).await?.is_none() {
-        bail!("no such app: {app_id} (see `memberd apps list`); nothing was imported");
-    }
-    let scope = Scope {
-        app_id,
-        env: args.env.into(),
-    };
+    let scope = scope_of(store, &args.app, args.env)
+        .await
+        .context("nothing was imported")?;
     let (input, size) = open_input(&args.file)?;
     let (source, header) = match format {
         ImportFormat::Jsonl => (Source::jsonl(input), None),
@@ -158,6 +152,18 @@ fn open_input(path: &PathBuf) -> anyhow::Result<(Box<dyn Read + Send>, Option<u6
     let file = File::open(path).with_context(|| format!("could not open {}", path.display()))?;
     let size = file.metadata().ok().map(|m| m.len());
     Ok((Box::new(file), size))
+}
+
+/// The environment `--app` and `--env` name, once the app is found.
+pub(crate) async fn scope_of(store: &Store, app: &str, env: EnvArg) -> anyhow::Result<Scope> {
+    let app_id = AppId::parse(app).with_context(|| format!("{app:?} is not an app id (app_…)"))?;
+    if store.get_app(&app_id).await?.is_none() {
+        bail!("no such app: {app_id} (see `memberd apps list`)");
+    }
+    Ok(Scope {
+        app_id,
+        env: env.into(),
+    })
 }
 
 pub(crate) fn seconds(took: Duration) -> String {
