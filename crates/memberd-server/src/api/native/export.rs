@@ -15,8 +15,9 @@ use crate::state::AppState;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// `jsonl` (the default: one member per line, as `memberd import` reads it) or `csv`.
-    #[param(pattern = "^(jsonl|csv)$")]
+    /// `jsonl` (the default, also when empty: one member per line, as `memberd import`
+    /// reads it) or `csv`.
+    #[param(pattern = "^(jsonl|csv)?$")]
     format: Option<String>,
 }
 
@@ -36,7 +37,7 @@ pub async fn export_members(
     ValidQuery(q, _): ValidQuery<ExportQuery>,
 ) -> ApiResult<Response> {
     let format = match q.format.as_deref() {
-        None | Some("jsonl") => ExportFormat::Jsonl,
+        None | Some("" | "jsonl") => ExportFormat::Jsonl,
         Some("csv") => ExportFormat::Csv,
         Some(other) => {
             return Err(ApiError::invalid(
