@@ -1,9 +1,16 @@
-//! The command line. Every setting has a flag, a `MEMBERD_*` environment variable and a
-//! default that works on a fresh machine.
+//! The command line. Every setting has a flag, a `MEMBERD_*` environment variable, a key in
+//! memberd.toml (see `config.rs`) and a default that works on a fresh machine.
+//!
+//! The settings' types are also (de)serialized, so that figment can layer them: a key of the
+//! file is the setting's field name here.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{between, retry_days};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,6 +20,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = None
 )]
 pub struct Cli {
+    /// The settings file; by default memberd.toml in the working directory, when there is one.
+    /// Its settings come before the environment's and the flags'.
+    #[arg(long, global = true, env = "MEMBERD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The settings every command reads.
+#[derive(Debug, Args, Serialize, Deserialize)]
+pub struct GlobalArgs {
     /// The database: a SQLite file (`sqlite:memberd.db`, or just a path) or PostgreSQL
     /// (`postgres://user@host/db`).
     #[arg(
@@ -30,20 +52,18 @@ pub struct Cli {
         long,
         global = true,
         env = "MEMBERD_DATABASE_CONNECTIONS",
-        default_value_t = 16,
-        value_parser = clap::value_parser!(u32).range(1..=1000)
+        default_value_t = 16
     )]
+    #[serde(deserialize_with = "between::<_, u32, 1, 1000>")]
     pub database_connections: u32,
 
     /// How logs are written to standard error.
     #[arg(long, global = true, env = "MEMBERD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-
-    #[command(subcommand)]
-    pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -106,6 +126,20 @@ pub enum Command {
     /// runs, so memory stays flat for any size. Payment methods, sessions and test clocks are
     /// not exported.
     Export(ExportArgs),
+    /// Check or show the settings `memberd serve` runs with: built-in defaults, then
+    /// memberd.toml (or --config), then MEMBERD_* variables, then flags.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the settings (the file's, the environment's and these flags') as `memberd serve`
+    /// would at start, and start nothing. Exits with 2, naming each wrong setting, when one is.
+    Check(ServeArgs),
+    /// Print the settings in effect, as a memberd.toml, with where each comes from; passwords
+    /// in URLs are masked.
+    Show(ServeArgs),
 }
 
 const IMPORT_FORMATS: &str = "\
@@ -179,7 +213,7 @@ pub enum ImportFormat {
     Csv,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "MEMBERD_LISTEN", default_value = "127.0.0.1:8080")]
@@ -232,25 +266,25 @@ pub struct ServeArgs {
 
     /// Failed logins allowed per email address and per client address in each window, before
     /// logins from there are answered with 429.
-    #[arg(long, env = "MEMBERD_LOGIN_FAILURE_LIMIT", default_value_t = 5,
-        value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "MEMBERD_LOGIN_FAILURE_LIMIT", default_value_t = 5)]
+    #[serde(deserialize_with = "between::<_, u32, 1, 4294967295>")]
     pub login_failure_limit: u32,
 
     /// Member sign-ups allowed per client address in each window.
-    #[arg(long, env = "MEMBERD_SIGNUP_LIMIT", default_value_t = 20,
-        value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "MEMBERD_SIGNUP_LIMIT", default_value_t = 20)]
+    #[serde(deserialize_with = "between::<_, u32, 1, 4294967295>")]
     pub signup_limit: u32,
 
     /// The window of the login and sign-up limits, in seconds.
-    #[arg(long, env = "MEMBERD_LOGIN_WINDOW_SECS", default_value_t = 900,
-        value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "MEMBERD_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    #[serde(deserialize_with = "between::<_, u64, 1, 18446744073709551615>")]
     pub login_window_secs: u64,
 
     /// Emails (reset and login codes, verification links) the member-facing API sends per
     /// client address in an hour. Each address also gets at most one of a kind a minute and
     /// ten a day.
-    #[arg(long, env = "MEMBERD_EMAIL_SEND_LIMIT", default_value_t = 30,
-        value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "MEMBERD_EMAIL_SEND_LIMIT", default_value_t = 30)]
+    #[serde(deserialize_with = "between::<_, u32, 1, 4294967295>")]
     pub email_send_limit: u32,
 
     /// Serve Prometheus metrics at /metrics on this address of their own, such as
@@ -264,16 +298,19 @@ pub struct ServeArgs {
     pub metrics_on_main_listener: bool,
 
     #[command(flatten)]
+    #[serde(skip)]
     pub email: EmailArgs,
 
     #[command(flatten)]
+    #[serde(skip)]
     pub webhooks: WebhookArgs,
 
     #[command(flatten)]
+    #[serde(skip)]
     pub billing: BillingArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct WorkerArgs {
     /// Serve the workers' Prometheus metrics at /metrics on this address, such as
     /// 127.0.0.1:9101. No key is asked for there: keep it off the public network.
@@ -281,21 +318,29 @@ pub struct WorkerArgs {
     pub metrics_listen: Option<SocketAddr>,
 
     #[command(flatten)]
+    #[serde(skip)]
     pub email: EmailArgs,
 
     #[command(flatten)]
+    #[serde(skip)]
     pub webhooks: WebhookArgs,
 
     #[command(flatten)]
+    #[serde(skip)]
     pub billing: BillingArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args, Serialize, Deserialize)]
 pub struct BillingArgs {
     /// Days between a failed charge and each retry, comma-separated; the charge after the
     /// last retry is the last one tried.
-    #[arg(long, env = "MEMBERD_DUNNING_RETRY_DAYS", value_delimiter = ',', default_value = "1,3,5",
-        value_parser = clap::value_parser!(u32).range(1..=60))]
+    #[arg(
+        long,
+        env = "MEMBERD_DUNNING_RETRY_DAYS",
+        value_delimiter = ',',
+        default_value = "1,3,5"
+    )]
+    #[serde(deserialize_with = "retry_days")]
     pub dunning_retry_days: Vec<u32>,
 
     /// What a subscription becomes when its last retry fails: CANCELED ends it, UNPAID keeps
@@ -304,13 +349,15 @@ pub struct BillingArgs {
     pub dunning_final_status: FinalStatus,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Default, Clone, Copy, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FinalStatus {
+    #[default]
     Canceled,
     Unpaid,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args, Serialize, Deserialize)]
 pub struct EmailArgs {
     /// The SMTP server emails to members go through: `smtp://HOST[:25]`,
     /// `smtp://USER:PASS@HOST:587?tls=starttls` or `smtps://USER:PASS@HOST[:465]`. Without
@@ -324,12 +371,12 @@ pub struct EmailArgs {
     pub email_from: Option<String>,
 
     /// How long the SMTP server may take to take an email, in seconds.
-    #[arg(long, env = "MEMBERD_SMTP_TIMEOUT_SECS", default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..=600))]
+    #[arg(long, env = "MEMBERD_SMTP_TIMEOUT_SECS", default_value_t = 30)]
+    #[serde(deserialize_with = "between::<_, u64, 1, 600>")]
     pub smtp_timeout_secs: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args, Serialize, Deserialize)]
 pub struct WebhookArgs {
     /// Let webhooks reach loopback, private and link-local addresses (for a receiver on this
     /// machine or your own network). Off by default: a guard against request forgery.
@@ -478,17 +525,15 @@ pub enum OperatorsCommand {
         /// An app (`app_…`) they may enter; repeat for several. Without it, every app.
         #[arg(long = "app")]
         apps: Vec<String>,
-        /// The URL operators reach memberd at, to print the link under; `http://127.0.0.1:8080`
-        /// when not given.
-        #[arg(long, env = "MEMBERD_PUBLIC_URL")]
-        public_url: Option<String>,
+        #[command(flatten)]
+        public: PublicUrlArgs,
     },
     /// Print a new one-time link that sets an operator's password (a forgotten one).
     Link {
         #[arg(long)]
         email: String,
-        #[arg(long, env = "MEMBERD_PUBLIC_URL")]
-        public_url: Option<String>,
+        #[command(flatten)]
+        public: PublicUrlArgs,
     },
     /// List the operators, their roles and apps.
     List,
@@ -497,6 +542,14 @@ pub enum OperatorsCommand {
         #[arg(long)]
         email: String,
     },
+}
+
+#[derive(Debug, Args, Serialize, Deserialize)]
+pub struct PublicUrlArgs {
+    /// The URL operators reach memberd at, to print the link under (the server's
+    /// --public-url); `http://127.0.0.1:8080` when not given.
+    #[arg(long, env = "MEMBERD_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

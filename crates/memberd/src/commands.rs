@@ -21,21 +21,30 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{
-    AppsCommand, BillingArgs, Cli, Command, EmailArgs, FinalStatus, ImportArgs, KeysCommand,
-    LogFormat, PartnersCommand, ServeArgs, Switch, WebhookArgs,
+    AppsCommand, BillingArgs, Cli, Command, ConfigCommand, EmailArgs, FinalStatus, ImportArgs,
+    KeysCommand, LogFormat, PartnersCommand, ServeArgs, Switch, WebhookArgs,
 };
+use crate::config::Settings;
 
 /// Runs a command. Most exit with success or an error; `import` exits with 1 when it rejected
 /// rows.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let _logs = init_logging(cli.log_format);
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+    let _logs = init_logging(cli.global.log_format);
     let db = Database {
-        url: database_url(&cli.database_url),
+        url: database_url(&cli.global.database_url),
         options: StoreOptions {
-            postgres_connections: cli.database_connections,
+            postgres_connections: cli.global.database_connections,
         },
     };
+    if let Some(file) = &settings.file {
+        tracing::debug!(file = %file.path.display(), "settings read");
+    }
     match cli.command {
+        Command::Config(ConfigCommand::Check(args)) => return check_config(&settings, &args),
+        Command::Config(ConfigCommand::Show(_)) => {
+            print!("{}", settings.show());
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Import(args) => return import(&db, args).await,
         Command::Export(args) => {
             let store = open(&db).await?;
@@ -43,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             return result;
         }
-        Command::Serve(args) => serve(&db, args).await,
+        Command::Serve(args) => serve(&db, args, &settings).await,
         Command::Worker(args) => {
             let store = open(&db).await?;
             let config = Config {
@@ -224,7 +233,30 @@ pub(crate) async fn open(db: &Database) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
+/// `memberd config check`: what `serve` checks before it opens the database.
+fn check_config(settings: &Settings, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let from = match &settings.file {
+        Some(file) => file.path.display().to_string(),
+        None => format!(
+            "no settings file ({} is not here)",
+            crate::config::DEFAULT_FILE
+        ),
+    };
+    match serve_config(args, settings) {
+        Ok(_) => {
+            println!("The settings are valid: built-in defaults, then {from}, then MEMBERD_* variables, then flags.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// The server's configuration, and the sender of its emails, from its settings; the errors
+/// name the setting's origin (a line of the file, a variable or a flag).
+fn serve_config(args: &ServeArgs, settings: &Settings) -> anyhow::Result<(Config, String)> {
     let config = Config {
         listen: args.listen,
         rate_limit_per_second: args.rate_limit_per_second,
@@ -238,23 +270,30 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
             .serving_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         read_cache_lifetime: Duration::from_millis(args.read_cache_ms),
-        redis_url: args.redis_url.map(memberd_server::config::RedisUrl),
+        redis_url: args.redis_url.clone().map(memberd_server::config::RedisUrl),
         public_url: args
             .public_url
             .as_deref()
             .map(parse_public_url)
-            .transpose()?,
+            .transpose()
+            .with_context(|| settings.named("public_url"))?,
         logins: memberd_server::config::LoginLimits {
             failures: args.login_failure_limit,
             signups: args.signup_limit,
             window: Duration::from_secs(args.login_window_secs),
             email_sends: args.email_send_limit,
         },
-        email: mailer_config(&args.email)?,
+        email: mailer_config(&args.email).with_context(|| settings.named("smtp_url"))?,
         metrics_on_main_listener: args.metrics_on_main_listener,
     };
     let sender = memberd_server::workers::email::default_sender(&config.email, &config.issuer())
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)
+        .with_context(|| settings.named("email_from"))?;
+    Ok((config, sender.to_string()))
+}
+
+async fn serve(db: &Database, args: ServeArgs, settings: &Settings) -> anyhow::Result<()> {
+    let (config, sender) = serve_config(&args, settings)?;
     let store = open(db).await?;
     let limits = memberd_server::state::rate_limiter(&config, &store)
         .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?
@@ -270,6 +309,9 @@ async fn serve(db: &Database, args: ServeArgs) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     println!("  database: {}", redact(&db.url));
+    if let Some(file) = &settings.file {
+        println!("  settings: {}", file.path.display());
+    }
     println!("  rate limits: {limits}");
     match &config.email.smtp {
         Some(smtp) => println!("  emails: sent through {smtp} as {sender}"),
@@ -333,7 +375,7 @@ fn mailer_config(args: &EmailArgs) -> anyhow::Result<MailerConfig> {
         .smtp_url
         .as_deref()
         .filter(|url| !url.trim().is_empty())
-        .map(|url| SmtpUrl::parse(url.trim()).map_err(|e| anyhow::anyhow!("--smtp-url: {e}")))
+        .map(|url| SmtpUrl::parse(url.trim()).map_err(|e| anyhow::anyhow!("{e}")))
         .transpose()?;
     Ok(MailerConfig {
         smtp,
@@ -406,7 +448,9 @@ pub(crate) fn parse_public_url(raw: &str) -> anyhow::Result<String> {
         .or_else(|| url.strip_prefix("http://"));
     match rest {
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(url.to_owned()),
-        _ => bail!("--public-url must be an http:// or https:// URL such as https://members.example.com, got {raw:?}"),
+        _ => bail!(
+            "must be an http:// or https:// URL such as https://members.example.com, got {raw:?}"
+        ),
     }
 }
 

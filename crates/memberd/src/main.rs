@@ -5,11 +5,12 @@ mod accounts;
 mod backup;
 mod cli;
 mod commands;
+mod config;
 mod export;
 mod import;
 mod operators;
 
-use clap::Parser;
+use clap::CommandFactory;
 
 /// A request is served by whichever tokio worker picks it up, so memory allocated on one
 /// thread is often freed on the other; glibc's malloc then contends on its arena locks
@@ -19,7 +20,16 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().get_matches();
+    let (cli, settings) = match config::load(&matches) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("error: {error}");
+            }
+            return std::process::ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -30,7 +40,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(commands::run(cli, settings)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -6,13 +6,15 @@ use memberd_core::Email;
 use memberd_server::ops;
 use memberd_store::{Store, StoreError};
 
-use crate::cli::OperatorsCommand;
+use crate::cli::{OperatorsCommand, PublicUrlArgs};
 use crate::commands::{parse_app_id, parse_public_url};
 
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 fn public_url(raw: Option<&str>) -> anyhow::Result<String> {
-    raw.map_or(Ok(DEFAULT_PUBLIC_URL.to_owned()), parse_public_url)
+    raw.map_or(Ok(DEFAULT_PUBLIC_URL.to_owned()), |raw| {
+        parse_public_url(raw).context("public_url")
+    })
 }
 
 async fn find(store: &Store, email: &str) -> anyhow::Result<Operator> {
@@ -28,7 +30,7 @@ pub async fn run(store: &Store, command: OperatorsCommand) -> anyhow::Result<()>
             email,
             role,
             apps,
-            public_url: url,
+            public: PublicUrlArgs { public_url: url },
         } => {
             let url = public_url(url.as_deref())?;
             let access = if apps.is_empty() {
@@ -61,7 +63,7 @@ pub async fn run(store: &Store, command: OperatorsCommand) -> anyhow::Result<()>
         }
         OperatorsCommand::Link {
             email,
-            public_url: url,
+            public: PublicUrlArgs { public_url: url },
         } => {
             let url = public_url(url.as_deref())?;
             let operator = find(store, &email).await?;
