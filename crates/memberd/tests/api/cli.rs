@@ -79,7 +79,8 @@ impl Served {
     }
 
     fn launch(database_url: &str, extra: &[&str], logging: bool) -> Served {
-        let mut child = memberd()
+        let mut command = memberd();
+        command
             .args([
                 "serve",
                 "--listen",
@@ -87,7 +88,13 @@ impl Served {
                 "--database-url",
                 database_url,
             ])
-            .args(extra)
+            .args(extra);
+        Served::launch_command(command, logging)
+    }
+
+    /// Runs `command` (a `memberd serve …`) until it has printed its keys.
+    pub fn launch_command(mut command: Command, logging: bool) -> Served {
+        let mut child = command
             .env_remove("MEMBERD_LOG")
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")

@@ -12,6 +12,7 @@ mod bad_input;
 mod billing;
 mod cli;
 mod cli_accounts;
+mod config_file;
 mod connections;
 mod dashboard;
 mod dashboard_browser;

@@ -4,14 +4,15 @@ use std::process::Command;
 
 use super::cli::{temp_db, Served};
 
-/// The shell block that follows a `<!-- marker` comment in README.md.
-fn block_after(marker: &str) -> String {
+/// The code block that follows a `<!-- marker` comment in README.md.
+pub fn block_after(marker: &str) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md at the repository root");
     let (_, after) = readme
         .split_once(&format!("<!-- {marker}"))
         .expect("README marks the block");
-    let (_, block) = after.split_once("```sh\n").expect("a sh block follows");
+    let (_, block) = after.split_once("```").expect("a code block follows");
+    let (_, block) = block.split_once('\n').expect("the block has lines");
     let (script, _) = block.split_once("```").expect("the block ends");
     // A block inside a list item is indented.
     script
