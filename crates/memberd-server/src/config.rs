@@ -42,6 +42,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How the member-facing API refuses guessing.
     pub logins: LoginLimits,
+    /// The reverse proxies whose `X-Forwarded-For` names the client, for the limits per
+    /// client address.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
     /// How emails are sent, if at all.
     pub email: MailerConfig,
     /// Whether `/metrics` is served on the main listener too, without a key; otherwise only
@@ -117,6 +120,7 @@ impl Default for Config {
             redis_url: None,
             public_url: None,
             logins: LoginLimits::default(),
+            trusted_proxies: Default::default(),
             email: MailerConfig::default(),
             metrics_on_main_listener: false,
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod extract;
+pub mod forwarded;
 pub mod import;
 pub mod middleware;
 pub mod ops;

@@ -287,6 +287,18 @@ pub struct ServeArgs {
     #[serde(deserialize_with = "between::<_, u32, 1, 4294967295>")]
     pub email_send_limit: u32,
 
+    /// A reverse proxy (an address such as 127.0.0.1, or a network such as 10.0.0.0/8) whose
+    /// X-Forwarded-For header names the client, for the limits per client address; repeat it
+    /// or separate with commas. Without one the header is ignored.
+    #[arg(
+        long,
+        env = "MEMBERD_TRUSTED_PROXY",
+        value_delimiter = ',',
+        value_name = "ADDRESS"
+    )]
+    #[serde(default)]
+    pub trusted_proxy: Vec<String>,
+
     /// Serve Prometheus metrics at /metrics on this address of their own, such as
     /// 127.0.0.1:9090. No key is asked for there: keep it off the public network.
     #[arg(long, env = "MEMBERD_METRICS_LISTEN", value_name = "ADDRESS")]

@@ -283,6 +283,9 @@ fn serve_config(args: &ServeArgs, settings: &Settings) -> anyhow::Result<(Config
             window: Duration::from_secs(args.login_window_secs),
             email_sends: args.email_send_limit,
         },
+        trusted_proxies: memberd_server::forwarded::TrustedProxies::parse(&args.trusted_proxy)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| settings.named("trusted_proxy"))?,
         email: mailer_config(&args.email).with_context(|| settings.named("smtp_url"))?,
         metrics_on_main_listener: args.metrics_on_main_listener,
     };

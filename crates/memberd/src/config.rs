@@ -260,7 +260,11 @@ impl Layering<'_> {
                         _ => key.clone(),
                     },
                 };
-                format!("{origin}: {}", error.kind)
+                if origin.is_empty() {
+                    error.kind.to_string()
+                } else {
+                    format!("{origin}: {}", error.kind)
+                }
             })
             .collect()
     }

@@ -214,3 +214,68 @@ mod unlimited {
     crate::both_backends!(crate::member_logins::unlimited_config() =>
         an_unknown_address_and_a_wrong_password_look_alike);
 }
+
+/// [`guarded_config`] behind a reverse proxy on 127.0.0.1.
+pub fn proxied_config() -> memberd_server::Config {
+    let mut config = guarded_config();
+    config.trusted_proxies =
+        memberd_server::forwarded::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+    config
+}
+
+async fn login_forwarded_for(
+    app: &TestApp,
+    from: &reqwest::Client,
+    forwarded_for: &str,
+    email: &str,
+) -> (StatusCode, HeaderMap, String) {
+    send_raw(
+        from.post(app.url("/memberstack/client/auth/login"))
+            .header("X-API-Key", &app.publishable_key)
+            .header("X-Forwarded-For", forwarded_for)
+            .json(&json!({"email": email, "password": "guess"})),
+    )
+    .await
+}
+
+/// Behind a trusted proxy the limits count the client it forwards for; what a client writes
+/// in the header itself, and the header from anyone else, count for nothing.
+async fn behind_a_trusted_proxy_the_forwarded_client_is_counted(app: Arc<TestApp>) {
+    let proxy = client_from(1);
+    for n in 0..3 {
+        let email = format!("guess{n}@example.com");
+        let (status, _, body) = login_forwarded_for(&app, &proxy, "203.0.113.1", &email).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    assert_too_many(&login_forwarded_for(&app, &proxy, "203.0.113.1", "other@example.com").await);
+    // Another client behind the same proxy is not limited.
+    let (status, _, body) =
+        login_forwarded_for(&app, &proxy, "203.0.113.2", "other@example.com").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // The limited client cannot pass for another by writing the header first: its proxy
+    // appends the address it came from.
+    assert_too_many(
+        &login_forwarded_for(
+            &app,
+            &proxy,
+            "198.51.100.9, 203.0.113.1",
+            "other@example.com",
+        )
+        .await,
+    );
+    // Not a trusted proxy: its header is ignored, and its own address is counted.
+    let direct = client_from(5);
+    for n in 0..3 {
+        let forged = format!("192.0.2.{n}");
+        let email = format!("direct{n}@example.com");
+        let (status, _, body) = login_forwarded_for(&app, &direct, &forged, &email).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    assert_too_many(&login_forwarded_for(&app, &direct, "192.0.2.77", "last@example.com").await);
+}
+
+mod proxied {
+    use super::*;
+    crate::both_backends!(crate::member_logins::proxied_config() =>
+        behind_a_trusted_proxy_the_forwarded_client_is_counted);
+}

@@ -406,19 +406,35 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
-/// The address a request came from, for the login and sign-up limits.
+/// The address a request came from, for the login, sign-up and email limits: the peer's, or
+/// behind a `--trusted-proxy` the client's that it forwarded for.
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::PeerAddr>>()
+            .map(|info| info.0 .0.ip())
+        else {
+            return Ok(ClientIp("unknown".into()));
+        };
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|value| value.as_bytes());
         Ok(ClientIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<crate::PeerAddr>>()
-                .map(|info| info.0 .0.ip().to_string())
-                .unwrap_or_else(|| "unknown".into()),
+            state
+                .config()
+                .trusted_proxies
+                .client_of(peer, forwarded)
+                .to_string(),
         ))
     }
 }
