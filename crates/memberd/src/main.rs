@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod apps;
 mod backup;
 mod cli;
 mod commands;
